@@ -1,0 +1,172 @@
+"""The one place that reads this app's settings.
+
+Every key of the ``FEDERATION`` dict has a default in ``DEFAULTS``; ``federated_settings``
+validates the whole dict the first time it is read (and again after ``setting_changed``),
+so a malformed setting fails at startup with ``ImproperlyConfigured`` naming the key.
+No other module reads ``settings.FEDERATION``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+
+__all__ = ["DEFAULTS", "SHARED_PROJECT", "federated_settings", "FederatedSettings"]
+
+#: The reserved project of synchronized tables present on every server.
+SHARED_PROJECT = "shared"
+
+DEFAULTS: dict[str, Any] = {
+    "PROJECT_NAME": None,
+    "PEERS": {},
+    "EXPOSE": {},
+    "TIMEOUT": 2.0,
+    "CACHE_ALIAS": "default",
+    "CACHE_TTL": 300,
+    "ON_REMOTE_ERROR": "placeholder",
+}
+
+ON_REMOTE_ERROR_CHOICES = ("placeholder", "raise")
+_PROJECT_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+_MODEL_LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _fail(key: str, expected: str, got: Any) -> ImproperlyConfigured:
+    return ImproperlyConfigured(f"FEDERATION[{key}] must be {expected}; got {got!r}.")
+
+
+def _validate_project_name(value: Any, key: str = "'PROJECT_NAME'") -> str:
+    if not isinstance(value, str) or not _PROJECT_NAME_RE.match(value):
+        raise _fail(key, "a non-empty string of letters, digits, '_', '-' or '.'", value)
+    if value == SHARED_PROJECT:
+        raise _fail(key, f"a name other than the reserved {SHARED_PROJECT!r}", value)
+    return value
+
+
+def _validate_peers(peers: Any, project_name: str) -> dict[str, dict[str, str]]:
+    if not isinstance(peers, dict):
+        raise _fail("'PEERS'", "a dict of peer name -> {'URL': ..., 'KEY': ...}", peers)
+    clean = {}
+    for name, peer in peers.items():
+        key = f"'PEERS'][{name!r}"
+        _validate_project_name(name, key)
+        if name == project_name:
+            raise _fail(key, "another server than this one (PROJECT_NAME)", name)
+        if not isinstance(peer, dict):
+            raise _fail(key, "a dict with 'URL' and 'KEY'", peer)
+        unknown = set(peer) - {"URL", "KEY"}
+        if unknown:
+            raise _fail(key, "a dict with only 'URL' and 'KEY'", sorted(unknown))
+        url = peer.get("URL")
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise _fail(f"{key}]['URL'", "an absolute http(s) URL", url)
+        secret = peer.get("KEY")
+        if not isinstance(secret, str) or not secret:
+            raise _fail(f"{key}]['KEY'", "a non-empty shared secret string", secret)
+        clean[name] = {"URL": url if url.endswith("/") else url + "/", "KEY": secret}
+    return clean
+
+
+def _validate_expose(expose: Any) -> dict[str, tuple[str, ...]]:
+    if not isinstance(expose, dict):
+        raise _fail("'EXPOSE'", "a dict of 'app_label.Model' -> list of field names", expose)
+    clean = {}
+    for label, fields in expose.items():
+        if not isinstance(label, str) or not _MODEL_LABEL_RE.match(label):
+            raise _fail("'EXPOSE'", "keys of the form 'app_label.Model'", label)
+        if not isinstance(fields, (list, tuple)) or not all(
+            isinstance(name, str) and name for name in fields
+        ):
+            raise _fail(f"'EXPOSE'][{label!r}", "a list of field names", fields)
+        clean[label] = tuple(fields)
+    return clean
+
+
+def _validate_number(key: str, value: Any, *, integer: bool, allow_zero: bool) -> Any:
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
+        raise _fail(f"'{key}'", "a non-negative number", value)
+    if not allow_zero and value == 0:
+        raise _fail(f"'{key}'", "a positive number", value)
+    return value
+
+
+def load_settings() -> dict[str, Any]:
+    """Read, merge with ``DEFAULTS`` and validate the user's settings."""
+    user = getattr(settings, "FEDERATION", None)
+    legacy = getattr(settings, "FEDERATION_PROJECT_NAME", None)
+    if user is None:
+        user = {}
+    if not isinstance(user, dict):
+        raise ImproperlyConfigured(f"FEDERATION must be a dict; got {user!r}.")
+    unknown = set(user) - set(DEFAULTS)
+    if unknown:
+        raise ImproperlyConfigured(
+            f"FEDERATION has unknown keys {sorted(unknown)}; "
+            f"the known keys are {sorted(DEFAULTS)}."
+        )
+    merged = {**DEFAULTS, **user}
+    if legacy is not None:
+        if "PROJECT_NAME" in user and user["PROJECT_NAME"] != legacy:
+            raise ImproperlyConfigured(
+                "FEDERATION_PROJECT_NAME and FEDERATION['PROJECT_NAME'] disagree "
+                f"({legacy!r} != {user['PROJECT_NAME']!r}); set only one."
+            )
+        merged["PROJECT_NAME"] = legacy
+    if merged["PROJECT_NAME"] is None:
+        raise ImproperlyConfigured(
+            "FEDERATION['PROJECT_NAME'] is required: the name of this server in the "
+            "federation (or set the older FEDERATION_PROJECT_NAME)."
+        )
+    merged["PROJECT_NAME"] = _validate_project_name(merged["PROJECT_NAME"])
+    merged["PEERS"] = _validate_peers(merged["PEERS"], merged["PROJECT_NAME"])
+    merged["EXPOSE"] = _validate_expose(merged["EXPOSE"])
+    _validate_number("TIMEOUT", merged["TIMEOUT"], integer=False, allow_zero=False)
+    _validate_number("CACHE_TTL", merged["CACHE_TTL"], integer=True, allow_zero=True)
+    alias = merged["CACHE_ALIAS"]
+    if not isinstance(alias, str) or alias not in settings.CACHES:
+        raise _fail("'CACHE_ALIAS'", f"one of settings.CACHES {sorted(settings.CACHES)}", alias)
+    if merged["ON_REMOTE_ERROR"] not in ON_REMOTE_ERROR_CHOICES:
+        raise _fail("'ON_REMOTE_ERROR'", f"one of {ON_REMOTE_ERROR_CHOICES}",
+                    merged["ON_REMOTE_ERROR"])
+    return merged
+
+
+class FederatedSettings:
+    """Attribute access to the validated ``FEDERATION`` settings, e.g. ``.PROJECT_NAME``."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, Any] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Invalid federation setting: {name!r}")
+        if self._values is None:
+            self._values = load_settings()
+        return self._values[name]
+
+    def reload(self) -> None:
+        """Forget the cached values; the next read validates the settings again."""
+        self._values = None
+
+    def validate(self) -> None:
+        """Load and validate now (``AppConfig.ready`` calls this at startup)."""
+        self.reload()
+        self._values = load_settings()
+
+
+federated_settings = FederatedSettings()
+
+
+def _reload_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("FEDERATION", "FEDERATION_PROJECT_NAME", "CACHES"):
+        federated_settings.reload()
+
+
+setting_changed.connect(_reload_settings)

@@ -1,0 +1,219 @@
+"""``GenericContentType``: a ``ContentType`` that also names the project owning the type.
+
+A type is *local* when its project is this server's ``PROJECT_NAME``; a type of the
+reserved project ``"shared"`` (tables synchronized on every server) is resolved locally
+too; any other project is a peer, whose objects come through the resolver.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from django.apps import apps
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from .conf import SHARED_PROJECT, federated_settings
+
+if TYPE_CHECKING:
+    from django.db.models.options import Options
+
+__all__ = ["GenericContentType", "GenericContentTypeManager"]
+
+CacheKey = tuple[str, str, str]
+
+
+class GenericContentTypeManager(models.Manager["GenericContentType"]):
+    """Manager with the per-database cache and lookups of ``ContentTypeManager``."""
+
+    use_in_migrations = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # {db alias: {(project, app_label, model) or id: GenericContentType}}
+        self._cache: dict[str, dict[Any, GenericContentType]] = {}
+
+    def get_by_natural_key(self, project: str, app_label: str, model: str) -> GenericContentType:
+        """Return the type with this natural key (cached)."""
+        key = (project, app_label, model)
+        try:
+            return self._cache[self.db][key]
+        except KeyError:
+            ct = self.get(project=project, app_label=app_label, model=model)
+            self._add_to_cache(self.db, ct)
+            return ct
+
+    @staticmethod
+    def _get_opts(model: Any, for_concrete_model: bool) -> Options:
+        if for_concrete_model:
+            model = model._meta.concrete_model
+        return model._meta
+
+    def _get_or_create(self, key: CacheKey) -> GenericContentType:
+        try:
+            return self._cache[self.db][key]
+        except KeyError:
+            pass
+        project, app_label, model = key
+        try:
+            # get() first, and not get_or_create(), to use db_for_read (Django #20401).
+            ct = self.get(project=project, app_label=app_label, model=model)
+        except self.model.DoesNotExist:
+            ct, _created = self.get_or_create(project=project, app_label=app_label, model=model)
+        self._add_to_cache(self.db, ct)
+        return ct
+
+    def get_for_model(self, model: Any, for_concrete_model: bool = True) -> GenericContentType:
+        """Return this project's type for a model class or instance, creating it if needed."""
+        opts = self._get_opts(model, for_concrete_model)
+        return self._get_or_create(
+            (federated_settings.PROJECT_NAME, opts.app_label, opts.model_name)
+        )
+
+    def get_for_models(
+        self, *models: Any, for_concrete_models: bool = True
+    ) -> dict[Any, GenericContentType]:
+        """Return ``{model: type}`` for these models in at most one query (plus creations)."""
+        project = federated_settings.PROJECT_NAME
+        cache = self._cache.get(self.db, {})
+        results = {}
+        needed: dict[CacheKey, list[Any]] = defaultdict(list)
+        for model in models:
+            opts = self._get_opts(model, for_concrete_models)
+            key = (project, opts.app_label, opts.model_name)
+            if key in cache:
+                results[model] = cache[key]
+            else:
+                needed[key].append(model)
+        if needed:
+            by_app: dict[str, set[str]] = defaultdict(set)
+            for _project, app_label, model_name in needed:
+                by_app[app_label].add(model_name)
+            condition = Q(
+                *(Q(app_label=label, model__in=names) for label, names in by_app.items()),
+                _connector=Q.OR,
+            )
+            for ct in self.filter(condition, project=project):
+                self._add_to_cache(self.db, ct)
+                for model in needed.pop(ct.natural_key(), []):
+                    results[model] = ct
+            for key, key_models in needed.items():
+                ct = self._get_or_create(key)
+                for model in key_models:
+                    results[model] = ct
+        return results
+
+    def get_for_id(self, id: Any) -> GenericContentType:
+        """Return the type with this id (cached); never creates one."""
+        try:
+            return self._cache[self.db][id]
+        except KeyError:
+            ct = self.get(pk=id)
+            self._add_to_cache(self.db, ct)
+            return ct
+
+    def get_for_ids(self, *ids: Any) -> dict[Any, GenericContentType]:
+        """Return ``{id: type}`` for these ids, loading the uncached ones in one query."""
+        cache = self._cache.get(self.db, {})
+        missing = {id for id in ids if id not in cache}
+        if missing:
+            for ct in self.filter(pk__in=missing):
+                self._add_to_cache(self.db, ct)
+            cache = self._cache.get(self.db, {})
+        return {id: cache[id] for id in ids if id in cache}
+
+    def get_for_remote(self, project: str, app_label: str, model: str) -> GenericContentType:
+        """Return the type of ``app_label.model`` on server ``project``, creating it if needed."""
+        return self._get_or_create((project, app_label, model.lower()))
+
+    def clear_cache(self) -> None:
+        """Empty the cache of every database."""
+        self._cache.clear()
+
+    def _add_to_cache(self, using: str, ct: GenericContentType) -> None:
+        cache = self._cache.setdefault(using, {})
+        cache[ct.natural_key()] = ct
+        cache[ct.id] = ct
+
+
+class GenericContentType(models.Model):
+    """A model type (``app_label.model``) owned by a project (a server of the federation)."""
+
+    project = models.CharField(_("project"), max_length=100)
+    app_label = models.CharField(max_length=100)
+    model = models.CharField(_("python model class name"), max_length=100)
+
+    objects = GenericContentTypeManager()
+
+    class Meta:
+        verbose_name = _("generic content type")
+        verbose_name_plural = _("generic content types")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "app_label", "model"],
+                name="federated_relations_gct_natural_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        if self.is_local:
+            return self.app_labeled_name
+        return f"{self.project} | {self.app_label} | {self.model}"
+
+    @property
+    def is_local(self) -> bool:
+        """Whether this type belongs to this server's project."""
+        return self.project == federated_settings.PROJECT_NAME
+
+    @property
+    def is_shared(self) -> bool:
+        """Whether this type is a synchronized table present on every server."""
+        return self.project == SHARED_PROJECT
+
+    @property
+    def resolves_locally(self) -> bool:
+        """Whether objects of this type are read from this server's database."""
+        return self.is_local or self.is_shared
+
+    @property
+    def name(self) -> str:
+        """Return the model's verbose name, or its model name if it is not installed here."""
+        model = self.model_class()
+        if not model:
+            return self.model
+        return str(model._meta.verbose_name)
+
+    @property
+    def app_labeled_name(self) -> str:
+        """Return "app verbose name | model verbose name", like ``ContentType``."""
+        model = self.model_class()
+        if not model:
+            return self.model
+        return f"{model._meta.app_config.verbose_name} | {model._meta.verbose_name}"
+
+    def model_class(self) -> type[models.Model] | None:
+        """Return the local model class of this type, ``None`` when it is remote or gone."""
+        if not self.resolves_locally:
+            return None
+        try:
+            return apps.get_model(self.app_label, self.model)
+        except LookupError:
+            return None
+
+    def get_object_for_this_type(self, using: str | None = None, **kwargs: Any) -> Any:
+        """Return the object matching ``kwargs``: from the ORM if local, else from the peer."""
+        from . import resolver
+
+        return resolver.get_object(self, using=using, **kwargs)
+
+    def get_all_objects_for_this_type(self, **kwargs: Any) -> models.QuerySet:
+        """Return a queryset of the local objects of this type matching ``kwargs``."""
+        model = self.model_class()
+        if model is None:
+            raise ValueError(f"{self} is not a local type; it has no queryset.")
+        return model._base_manager.filter(**kwargs)
+
+    def natural_key(self) -> CacheKey:
+        return (self.project, self.app_label, self.model)

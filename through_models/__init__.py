@@ -1,0 +1,1 @@
+"""Custom through models for ``FederatedManyToManyField``, used by the demo and the tests."""

@@ -1,0 +1,1 @@
+"""Custom through models (filled in with ``FederatedManyToManyField``)."""
