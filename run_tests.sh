@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Run the test suite on SQLite, then on a throwaway PostgreSQL cluster.
+#
+#   ./run_tests.sh                  # all backends in $FR_BACKENDS (default: "sqlite postgres")
+#   ./run_tests.sh --sqlite         # only SQLite
+#   ./run_tests.sh --postgres -x    # only PostgreSQL; other arguments go to pytest
+#
+# Creates .venv (python3 >= 3.11) and installs ".[test]" into it when pyproject.toml changed.
+# PostgreSQL: uses $DATABASE_URL when set; otherwise starts a temporary cluster from the
+# server binaries (/usr/lib/postgresql/*/bin or PATH; $PG_BIN overrides) and removes it on exit.
+# Each pytest run gets FR_DB=sqlite or FR_DB=postgres (plus DATABASE_URL) in its environment.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'run_tests.sh: error: %s\n' "$*" >&2; exit 1; }
+
+# --- arguments ---------------------------------------------------------------------------
+selected=()
+pytest_args=()
+for arg in "$@"; do
+    case $arg in
+        --sqlite) selected+=(sqlite) ;;
+        --postgres) selected+=(postgres) ;;
+        *) pytest_args+=("$arg") ;;
+    esac
+done
+if [ ${#selected[@]} -gt 0 ]; then
+    backends=("${selected[@]}")
+else
+    read -r -a backends <<< "${FR_BACKENDS:-sqlite postgres}"
+fi
+[ ${#backends[@]} -gt 0 ] || die "no backend selected (FR_BACKENDS is empty)"
+for b in "${backends[@]}"; do
+    case $b in
+        sqlite | postgres) ;;
+        *) die "unknown backend '$b' (expected: sqlite, postgres)" ;;
+    esac
+done
+if [ "${CI:-}" = true ]; then
+    pytest_args=(-ra ${pytest_args[@]+"${pytest_args[@]}"})
+fi
+
+# --- virtualenv --------------------------------------------------------------------------
+VENV_PY=.venv/bin/python
+if [ ! -x "$VENV_PY" ]; then
+    py=${PYTHON:-python3}
+    command -v "$py" > /dev/null || die "'$py' not found: install Python >= 3.11 (or set PYTHON)"
+    "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || die "Python >= 3.11 is required, but '$py' is $("$py" -V 2>&1)"
+    log "creating .venv with $("$py" -V 2>&1)"
+    "$py" -m venv .venv || die "could not create .venv (on Debian: apt-get install python3-venv)"
+fi
+"$VENV_PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || die ".venv does not run Python >= 3.11; remove it (rm -rf .venv) and retry"
+
+stamp=.venv/.run_tests-installed
+want=$("$VENV_PY" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())' \
+    < pyproject.toml)
+if [ "$(cat "$stamp" 2> /dev/null || true)" != "$want" ]; then
+    log "installing .[test] into .venv"
+    rm -f "$stamp"
+    "$VENV_PY" -m pip install --quiet --no-input --disable-pip-version-check -e ".[test]" \
+        || die "pip install -e '.[test]' failed"
+    echo "$want" > "$stamp"
+fi
+
+# --- PostgreSQL --------------------------------------------------------------------------
+pg_dir=""
+pg_bin=""
+pg_started=""
+
+as_pg() {  # run a command as the postgres user when we are root
+    if [ "$(id -u)" != 0 ]; then
+        "$@"
+    elif command -v runuser > /dev/null; then
+        runuser -u postgres -- "$@"
+    else
+        su -s /bin/bash postgres -c "$(printf '%q ' "$@")"
+    fi
+}
+
+# shellcheck disable=SC2317  # called from the EXIT trap
+cleanup() {
+    if [ -n "$pg_dir" ]; then
+        if [ -f "$pg_dir/data/postmaster.pid" ]; then
+            as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate -w stop > /dev/null 2>&1 \
+                || echo "run_tests.sh: warning: could not stop PostgreSQL in $pg_dir" >&2
+        fi
+        rm -rf "$pg_dir"
+        pg_dir=""
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+find_pg_bin() {  # directory holding initdb, pg_ctl and postgres
+    local d
+    for d in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -t/ -k5,5nr); do
+        [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/postgres" ] && echo "$d" && return 0
+    done
+    command -v initdb > /dev/null || return 1
+    d=$(dirname "$(readlink -f "$(command -v initdb)")")
+    [ -x "$d/pg_ctl" ] && [ -x "$d/postgres" ] && echo "$d"
+}
+
+start_postgres() {
+    if [ -n "${PG_BIN:-}" ]; then
+        pg_bin=$PG_BIN
+        if ! [ -x "$pg_bin/initdb" ] || ! [ -x "$pg_bin/pg_ctl" ] || ! [ -x "$pg_bin/postgres" ]
+        then
+            die "PG_BIN=$PG_BIN does not contain initdb, pg_ctl and postgres"
+        fi
+    elif ! pg_bin=$(find_pg_bin); then
+        if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+            log "PostgreSQL server binaries not found; installing Debian package 'postgresql'"
+            export DEBIAN_FRONTEND=noninteractive
+            { apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql; } \
+                > /dev/null || die "apt-get install postgresql failed"
+            pg_bin=$(find_pg_bin) || die "initdb still not found after installing postgresql"
+        else
+            die "PostgreSQL server binaries (initdb, pg_ctl) not found. Install PostgreSQL 15" \
+                "(e.g. 'apt-get install postgresql'), set PG_BIN, or set DATABASE_URL."
+        fi
+    fi
+    if [ "$(id -u)" = 0 ]; then
+        id postgres > /dev/null 2>&1 \
+            || die "running as root needs a 'postgres' system user (apt-get install postgresql)"
+        pg_dir=$(mktemp -d /tmp/fr-pg.XXXXXX)
+        chown postgres: "$pg_dir"
+    else
+        pg_dir=$(mktemp -d "${TMPDIR:-/tmp}/fr-pg.XXXXXX")
+    fi
+    chmod 700 "$pg_dir"
+
+    log "starting temporary PostgreSQL ($("$pg_bin/postgres" --version)) in $pg_dir"
+    as_pg "$pg_bin/initdb" -A trust -U postgres -E UTF8 --locale=C -D "$pg_dir/data" \
+        > "$pg_dir/initdb.log" 2>&1 || { cat "$pg_dir/initdb.log" >&2; die "initdb failed"; }
+
+    local port attempt opts
+    local free_port='import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    for attempt in 1 2 3; do
+        port=$("$VENV_PY" -c "$free_port")
+        opts="-k $pg_dir -p $port -c listen_addresses=127.0.0.1"
+        opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        if as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/postgres.log" -w -t 60 -o "$opts" \
+            start > /dev/null; then
+            pg_started=1
+            break
+        fi
+        log "PostgreSQL did not start on port $port (attempt $attempt)"
+    done
+    if [ -z "$pg_started" ]; then
+        tail -n 30 "$pg_dir/postgres.log" >&2 || true
+        die "could not start PostgreSQL"
+    fi
+    export DATABASE_URL="postgres://postgres@127.0.0.1:$port/federated_relations"
+    "$VENV_PY" -c 'import sys, psycopg
+psycopg.connect(sys.argv[1], autocommit=True).execute("CREATE DATABASE federated_relations")' \
+        "postgres://postgres@127.0.0.1:$port/postgres" || die "could not create the database"
+    log "DATABASE_URL=$DATABASE_URL"
+}
+
+# --- run ---------------------------------------------------------------------------------
+failed=0
+summary=()
+for backend in "${backends[@]}"; do
+    if [ "$backend" = postgres ] && [ -z "${DATABASE_URL:-}" ]; then
+        start_postgres
+    fi
+    log "pytest on $backend"
+    rc=0
+    FR_DB=$backend .venv/bin/pytest ${pytest_args[@]+"${pytest_args[@]}"} || rc=$?
+    case $rc in
+        0) result="passed" ;;
+        5) result="FAILED: no tests were collected (pytest exit code 5)" ;;
+        *) result="FAILED (pytest exit code $rc)" ;;
+    esac
+    if [ "$rc" != 0 ]; then
+        failed=1
+        if [ "${CI:-}" = true ] && [ -n "$pg_started" ] && [ "$backend" = postgres ]; then
+            log "last lines of the PostgreSQL server log:"
+            tail -n 50 "$pg_dir/postgres.log" >&2 || true
+        fi
+    fi
+    summary+=("$(printf '%-9s %s' "$backend:" "$result")")
+done
+
+echo
+log "summary"
+printf '    %s\n' "${summary[@]}"
+exit "$failed"
