@@ -1,0 +1,642 @@
+"""The HTTP client of one peer: signed, pooled, retried, time-bounded and size-bounded.
+
+``get_client(peer)`` returns the process's client of a peer named in ``PEERS``. Each
+client owns a ``requests.Session`` whose ``HTTPAdapter`` pools connections and retries
+through urllib3's ``Retry`` (every endpoint is idempotent: batch lookups only read and
+events carry ids the receiver applies once), sends a timeout with every request, never
+follows redirects and stops reading an answer past ``max_response_bytes``. A circuit
+breaker makes a peer that keeps failing cost nothing for ``cooldown`` seconds. Every
+answer is validated against ``docs/protocol.md`` before it is returned, so callers get
+either well-formed data or a ``FederationError``:
+
+* ``PeerUnavailable``: peer not configured, refused, timed out, 502/503/504, circuit open;
+* ``PeerAuthError``: 401/403, the peer refused our signature;
+* ``NotExposed`` (a ``ProtocolError``): 404 ``not_exposed`` or 400 ``field_not_exposed``;
+* ``ProtocolError``: any other status, a redirect, an oversized or malformed answer.
+
+Fields and the resolver call ``resolver.py``, which is the only caller of this module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlencode, urljoin
+
+import requests
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.signals import setting_changed
+from requests.adapters import HTTPAdapter
+from urllib3.util import Retry, Timeout
+
+from . import signals
+from .conf import federated_settings
+from .exceptions import FederationError, PeerAuthError, PeerUnavailable, ProtocolError
+from .signing import sign_prepared_request
+
+__all__ = [
+    "DEFAULT_MAX_BATCH",
+    "PROTOCOL_VERSION",
+    "FederationClient",
+    "NotExposed",
+    "get_client",
+    "reset_clients",
+]
+
+PROTOCOL_VERSION = 1
+#: Page size used before the peer's discovery is known; a server with a lower cap answers
+#: 413 ``too_many`` and the client then discovers the cap and splits again.
+DEFAULT_MAX_BATCH = 500
+
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+
+
+class NotExposed(ProtocolError):
+    """The peer does not expose the type (404) or a filtered field (400 ``field_not_exposed``)."""
+
+
+def _http_error(cls: type[FederationError], message: str, status: int | None,
+                code: str | None) -> FederationError:
+    error = cls(message)
+    error.status = status  # type: ignore[attr-defined]
+    error.code = code  # type: ignore[attr-defined]
+    return error
+
+
+def _check_name(kind: str, value: Any) -> str:
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise ValueError(f"{kind} must be an identifier; got {value!r}.")
+    return value
+
+
+def _type_path(app_label: str, model: str) -> str:
+    return f"objects/{_check_name('app_label', app_label)}/{_check_name('model', model)}/"
+
+
+class _CircuitBreaker:
+    """Count consecutive failures; open after ``threshold``, half-open after ``cooldown``.
+
+    While open, calls fail fast. Once the cooldown is over a single trial call goes
+    through (others still fail fast); its success closes the circuit, its failure opens
+    it for another cooldown.
+    """
+
+    def __init__(self, threshold: int, cooldown: float, clock: Any = time.monotonic) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.clock = clock
+        self.failures = 0
+        self.opened_at: float | None = None
+        self.trial = False
+        self._lock = threading.Lock()
+
+    def before(self) -> bool:
+        """Return whether a request may go out now (reserving the half-open trial)."""
+        with self._lock:
+            if self.opened_at is None:
+                return True
+            if self.trial or self.clock() - self.opened_at < self.cooldown:
+                return False
+            self.trial = True
+            return True
+
+    def success(self) -> None:
+        """Close the circuit."""
+        with self._lock:
+            self.failures = 0
+            self.opened_at = None
+            self.trial = False
+
+    def failure(self) -> None:
+        """Count a failure; open (or reopen) the circuit at the threshold."""
+        with self._lock:
+            self.failures += 1
+            if self.trial or self.failures >= self.threshold:
+                self.opened_at = self.clock()
+            self.trial = False
+
+    def release(self) -> None:
+        """End a call that neither proved nor disproved the peer's health."""
+        with self._lock:
+            self.trial = False
+
+    @property
+    def is_open(self) -> bool:
+        """Return whether calls currently fail fast."""
+        with self._lock:
+            return self.opened_at is not None and (
+                self.trial or self.clock() - self.opened_at < self.cooldown
+            )
+
+
+def _default_session(pool_size: int) -> requests.Session:
+    retry = Retry(
+        total=2,
+        # Retry what failed fast (refused connections, 502/503/504), never a read timeout:
+        # a slow peer costs one TIMEOUT per request, and the breaker stops the next ones.
+        connect=1,
+        read=0,
+        status=2,
+        backoff_factor=0.1,
+        status_forcelist=(502, 503, 504),
+        allowed_methods={"GET", "POST"},
+        raise_on_status=False,
+        # A peer must not be able to park our workers with "Retry-After: 3600".
+        respect_retry_after_header=False,
+    )
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
+    session = requests.Session()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class FederationClient:
+    """Talk to one peer of ``PEERS`` with signed, validated requests.
+
+    ``session`` replaces the default pooled, retrying session (tests inject one that
+    calls the peer in-process; it is used as given). ``timeout`` overrides ``TIMEOUT``:
+    the seconds allowed for connecting and receiving the answer's headers together, per
+    attempt, and again for reading its body.
+    """
+
+    #: Consecutive failures that open the circuit.
+    failure_threshold = 3
+    #: Seconds the circuit stays open before one trial request is let through.
+    cooldown = 30.0
+    #: Answers longer than this many bytes are refused (``ProtocolError``).
+    max_response_bytes = 10 * 1024 * 1024
+    #: Connections kept open to the peer (parallel fetches of the resolver).
+    pool_size = 10
+
+    def __init__(
+        self,
+        peer: str,
+        *,
+        session: requests.Session | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        peers = federated_settings.PEERS
+        if peer not in peers:
+            raise PeerUnavailable(
+                f"No peer named {peer!r} is configured in FEDERATION['PEERS'] "
+                f"(configured: {sorted(peers) or 'none'})."
+            )
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+        ):
+            raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}.")
+        self.peer = peer
+        self.url: str = peers[peer]["URL"]
+        self.project: str = federated_settings.PROJECT_NAME
+        self._key: str = peers[peer]["KEY"]
+        self.timeout: float = float(timeout if timeout is not None else federated_settings.TIMEOUT)
+        self._owns_session = session is None
+        self.session = session if session is not None else _default_session(self.pool_size)
+        self.breaker = _CircuitBreaker(self.failure_threshold, self.cooldown)
+        self._discovery: dict[str, Any] | None = None
+        self._discovery_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<FederationClient peer={self.peer!r} url={self.url!r}>"
+
+    @property
+    def config(self) -> tuple[str, str, str, float]:
+        """Return what this client was built from: (URL, KEY, PROJECT_NAME, timeout)."""
+        return (self.url, self._key, self.project, self.timeout)
+
+    def close(self) -> None:
+        """Close the pooled connections of a session this client created."""
+        if self._owns_session:
+            self.session.close()
+
+    # -- transport ---------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, *, params: Iterable[tuple[str, str]] = (),
+              payload: Any = None) -> tuple[int, Any]:
+        """Send one signed request; return ``(status, decoded JSON)`` of a 2xx answer."""
+        if not self.breaker.before():
+            raise PeerUnavailable(
+                f"Peer {self.peer!r} failed {self.breaker.failures} times in a row; not "
+                f"asking it again for up to {self.breaker.cooldown:g} s (circuit open)."
+            )
+        status: int | None = None
+        try:
+            status, data = self._exchange(method, path, params, payload)
+        except PeerUnavailable:
+            self.breaker.failure()
+            raise
+        except ProtocolError as error:
+            # A 5xx, a redirect or an answer that is not JSON means the peer (or its URL)
+            # is unwell; a 4xx means it is up and the caller asked something wrong.
+            code = getattr(error, "status", None)
+            if code is not None and 400 <= code < 500:
+                self.breaker.success()
+            else:
+                self.breaker.failure()
+            raise
+        except FederationError:
+            self.breaker.success()
+            raise
+        except BaseException:
+            self.breaker.release()
+            raise
+        self.breaker.success()
+        return status, data
+
+    def _exchange(self, method: str, path: str, params: Iterable[tuple[str, str]],
+                  payload: Any) -> tuple[int, Any]:
+        url = urljoin(self.url, path)
+        query = urlencode(list(params))
+        if query:
+            url = f"{url}?{query}"
+        headers = {"Accept": "application/json"}
+        body = None
+        if payload is not None:
+            body = json.dumps(payload, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        prepared = self.session.prepare_request(
+            requests.Request(method, url, headers=headers, data=body)
+        )
+        sign_prepared_request(prepared, project=self.project, key=self._key)
+        status: int | None = None
+        try:
+            env = self.session.merge_environment_settings(prepared.url, {}, True, None, None)
+            try:
+                response = self.session.send(
+                    prepared,
+                    timeout=Timeout(total=self.timeout),
+                    allow_redirects=False,
+                    **env,
+                )
+            except requests.RequestException as error:
+                raise PeerUnavailable(
+                    f"Peer {self.peer!r} did not answer {method} {path}: {error}"
+                ) from error
+            status = response.status_code
+            try:
+                content = self._read(response, method, path)
+            finally:
+                response.close()
+            return status, self._decode(status, response, content, method, path)
+        finally:
+            signals.peer_request.send(
+                sender=type(self), peer=self.peer, method=method, path=path, status=status
+            )
+
+    def _read(self, response: requests.Response, method: str, path: str) -> bytes:
+        """Read the body, refusing more than ``max_response_bytes`` or than the timeout."""
+        limit = self.max_response_bytes
+        declared = response.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _http_error(
+                ProtocolError,
+                f"Peer {self.peer!r} announced a {declared}-byte answer to {method} {path}; "
+                f"the limit is {limit} bytes.",
+                None, "too_large",
+            )
+        deadline = time.monotonic() + self.timeout
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(64 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise _http_error(
+                        ProtocolError,
+                        f"Peer {self.peer!r} sent more than {limit} bytes in answer to "
+                        f"{method} {path}.",
+                        None, "too_large",
+                    )
+                if time.monotonic() > deadline:
+                    raise PeerUnavailable(
+                        f"Peer {self.peer!r} took more than {self.timeout:g} s to send its "
+                        f"answer to {method} {path}."
+                    )
+                chunks.append(chunk)
+        except requests.RequestException as error:
+            raise PeerUnavailable(
+                f"Peer {self.peer!r} broke off its answer to {method} {path}: {error}"
+            ) from error
+        return b"".join(chunks)
+
+    def _decode(self, status: int, response: requests.Response, content: bytes,
+                method: str, path: str) -> Any:
+        """Return the JSON of a 2xx answer, or raise the error the status maps to."""
+        where = f"Peer {self.peer!r} answered {method} {path} with {status}"
+        if 300 <= status < 400:
+            raise _http_error(
+                ProtocolError, f"{where} (a redirect, which the protocol never uses).",
+                status, None,
+            )
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        data: Any = None
+        if media_type == "application/json":
+            try:
+                data = json.loads(content, parse_constant=_refuse_constant)
+            except (ValueError, RecursionError):
+                data = None
+        if 200 <= status < 300:
+            if media_type != "application/json" or not isinstance(data, dict):
+                raise _http_error(
+                    ProtocolError, f"{where} but its body is not a JSON object.", status, None
+                )
+            return data
+        code, message = _error_of(data)
+        detail = f"{where} ({code or 'no error code'}): {message or 'no message'}"
+        if status in (401, 403):
+            raise _http_error(PeerAuthError, detail, status, code)
+        if (status == 404 and code == "not_exposed") or (
+            status == 400 and code == "field_not_exposed"
+        ):
+            raise _http_error(NotExposed, detail, status, code)
+        if status in _UNAVAILABLE_STATUSES:
+            raise _http_error(PeerUnavailable, detail, status, code)
+        raise _http_error(ProtocolError, detail, status, code)
+
+    # -- endpoints ---------------------------------------------------------------------
+
+    def discover(self) -> dict[str, Any]:
+        """Return the peer's discovery answer, asked at most once per client.
+
+        ``{"protocol": 1, "project": <peer>, "max_batch": int, "types": [{"app_label",
+        "model", "fields"}]}``; a peer speaking another version or calling itself by
+        another name than ours for it is a ``ProtocolError``.
+        """
+        discovery = self._discovery
+        if discovery is not None:
+            return discovery
+        with self._discovery_lock:
+            if self._discovery is None:
+                _status, data = self._send("GET", "types/")
+                self._discovery = self._validate_discovery(data)
+            return self._discovery
+
+    def _validate_discovery(self, data: dict[str, Any]) -> dict[str, Any]:
+        def bad(what: str) -> ProtocolError:
+            return ProtocolError(f"Peer {self.peer!r} sent a malformed discovery: {what}.")
+
+        if set(data) != {"protocol", "project", "max_batch", "types"}:
+            raise bad("expected exactly protocol, project, max_batch and types")
+        if data["protocol"] != PROTOCOL_VERSION or isinstance(data["protocol"], bool):
+            raise ProtocolError(
+                f"Peer {self.peer!r} speaks protocol {data['protocol']!r}; this server "
+                f"speaks {PROTOCOL_VERSION}."
+            )
+        if data["project"] != self.peer:
+            raise ProtocolError(
+                f"The server at {self.url} calls itself {data['project']!r}, not "
+                f"{self.peer!r}: check FEDERATION['PEERS'][{self.peer!r}]['URL']."
+            )
+        max_batch = data["max_batch"]
+        if not _is_int(max_batch) or max_batch < 1:
+            raise bad("max_batch must be a positive integer")
+        if not isinstance(data["types"], list):
+            raise bad("types must be a list")
+        for entry in data["types"]:
+            if (
+                not isinstance(entry, dict)
+                or set(entry) != {"app_label", "model", "fields"}
+                or not isinstance(entry["app_label"], str)
+                or not isinstance(entry["model"], str)
+                or not isinstance(entry["fields"], list)
+                or not all(isinstance(name, str) for name in entry["fields"])
+            ):
+                raise bad("each type must be {app_label, model, fields: [names]}")
+        return data
+
+    def max_batch(self) -> int:
+        """Return how many pks the peer accepts per batch lookup (from its discovery)."""
+        return int(self.discover()["max_batch"])
+
+    def _page_size(self) -> int:
+        discovery = self._discovery
+        return int(discovery["max_batch"]) if discovery is not None else DEFAULT_MAX_BATCH
+
+    def fetch(self, app_label: str, model: str, pks: Iterable[str]) -> dict[str, Any]:
+        """Return ``{"objects": [...], "missing": [...]}`` for ``pks`` of a peer's type.
+
+        Ask in pages of the peer's ``max_batch`` and merge them. Without a discovery yet
+        the first page holds up to ``DEFAULT_MAX_BATCH`` pks, so a cold lookup costs one
+        request; a 413 answer makes the client discover the cap and split again. Each
+        object is ``{"pk", "str", "fields"}`` and ``str(pk)`` is one of ``pks``; every
+        requested pk is answered exactly once, as an object or as missing.
+        """
+        path = _type_path(app_label, model) + "batch/"
+        if isinstance(pks, (str, bytes)):
+            raise TypeError("pks must be a list of strings, not a string.")
+        wanted = list(dict.fromkeys(pks))
+        if not all(isinstance(pk, str) and pk for pk in wanted):
+            raise TypeError("pks must be non-empty strings.")
+        objects: list[dict[str, Any]] = []
+        missing: list[str] = []
+        start = 0
+        while start < len(wanted):
+            size = self._page_size()
+            page = wanted[start:start + size]
+            try:
+                _status, data = self._send("POST", path, payload={"pks": page})
+            except ProtocolError as error:
+                known = self._discovery is not None
+                if getattr(error, "code", None) != "too_many" or known:
+                    raise
+                self.discover()  # learn the real cap, then split again from here
+                continue
+            page_objects, page_missing = self._validate_batch(data, page)
+            objects.extend(page_objects)
+            missing.extend(page_missing)
+            start += len(page)
+        return {"objects": objects, "missing": missing}
+
+    def _validate_batch(self, data: dict[str, Any], page: list[str]
+                        ) -> tuple[list[dict[str, Any]], list[str]]:
+        if set(data) != {"objects", "missing"}:
+            raise ProtocolError(
+                f"Peer {self.peer!r} answered a batch lookup without exactly 'objects' and "
+                "'missing'."
+            )
+        objects = self._validate_objects(data["objects"])
+        missing = data["missing"]
+        if not isinstance(missing, list) or not all(isinstance(pk, str) for pk in missing):
+            raise ProtocolError(
+                f"Peer {self.peer!r} sent 'missing' that is not a list of strings."
+            )
+        answered = [str(obj["pk"]) for obj in objects] + missing
+        if len(answered) != len(set(answered)) or set(answered) != set(page):
+            raise ProtocolError(
+                f"Peer {self.peer!r} did not answer each requested pk exactly once "
+                f"({len(page)} asked, {len(objects)} objects and {len(missing)} missing, "
+                f"{len(set(answered) - set(page))} not asked for)."
+            )
+        return objects, missing
+
+    def _validate_objects(self, objects: Any) -> list[dict[str, Any]]:
+        if not isinstance(objects, list):
+            raise ProtocolError(f"Peer {self.peer!r} sent 'objects' that is not a list.")
+        for obj in objects:
+            if (
+                not isinstance(obj, dict)
+                or set(obj) != {"pk", "str", "fields"}
+                or not (_is_int(obj["pk"]) or isinstance(obj["pk"], str))
+                or not isinstance(obj["str"], str)
+                or not isinstance(obj["fields"], dict)
+            ):
+                raise ProtocolError(
+                    f"Peer {self.peer!r} sent an object that is not "
+                    "{pk: int or string, str: string, fields: object}."
+                )
+        return objects
+
+    def send_events(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """Deliver events to the peer; return ``{"accepted": [event ids]}``.
+
+        The events are sent in pages of the peer's cap; every accepted id must be one we
+        sent. A peer that does not take events answers 501, a ``ProtocolError`` whose
+        ``code`` is ``"not_implemented"``.
+        """
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            raise TypeError("events must be a list of dicts.")
+        accepted: list[str] = []
+        start = 0
+        while start < len(events):
+            page = events[start:start + self._page_size()]
+            _status, data = self._send("POST", "events/", payload={"events": page})
+            ids = data.get("accepted")
+            sent = {str(event.get("id")) for event in page}
+            if (
+                set(data) != {"accepted"}
+                or not isinstance(ids, list)
+                or not all(isinstance(event_id, str) and event_id in sent for event_id in ids)
+            ):
+                raise ProtocolError(
+                    f"Peer {self.peer!r} answered events without a list of the ids we sent."
+                )
+            accepted.extend(ids)
+            start += len(page)
+        return {"accepted": accepted}
+
+    def list(
+        self,
+        app_label: str,
+        model: str,
+        *,
+        cursor: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """Return one page ``{"objects": [...], "next": cursor or None}`` of a peer's type.
+
+        ``filters`` are equalities on exposed fields (values sent as text: ``True`` as
+        ``"true"``); ``next`` is passed back as ``cursor`` for the following page.
+        """
+        path = _type_path(app_label, model)
+        params: list[tuple[str, str]] = []
+        if limit is not None:
+            if not _is_int(limit) or limit < 1:
+                raise ValueError(f"limit must be a positive integer; got {limit!r}.")
+            params.append(("limit", str(limit)))
+        if cursor is not None:
+            if not isinstance(cursor, str):
+                raise TypeError(f"cursor must be the string of a previous page; got {cursor!r}.")
+            params.append(("cursor", cursor))
+        for name, value in (filters or {}).items():
+            if name in ("limit", "cursor") or not isinstance(name, str):
+                raise ValueError(f"Cannot filter on {name!r}: it is not a field name.")
+            params.append((name, _filter_text(name, value)))
+        _status, data = self._send("GET", path, params=params)
+        if set(data) != {"objects", "next"}:
+            raise ProtocolError(
+                f"Peer {self.peer!r} answered a listing without exactly 'objects' and 'next'."
+            )
+        objects = self._validate_objects(data["objects"])
+        pks = [str(obj["pk"]) for obj in objects]
+        if len(pks) != len(set(pks)) or (limit is not None and len(pks) > limit):
+            raise ProtocolError(
+                f"Peer {self.peer!r} sent a listing page with repeated or too many objects."
+            )
+        if data["next"] is not None and not (isinstance(data["next"], str) and data["next"]):
+            raise ProtocolError(f"Peer {self.peer!r} sent a 'next' cursor that is not a string.")
+        return {"objects": objects, "next": data["next"]}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _filter_text(name: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None or isinstance(value, (dict, list, tuple, set, bytes)):
+        raise ValueError(f"The filter on {name!r} needs a scalar value; got {value!r}.")
+    encoded = json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+    return encoded if isinstance(encoded, str) else str(encoded)
+
+
+def _error_of(data: Any) -> tuple[str | None, str | None]:
+    """Return (code, message) of a protocol error body, or Nones if it is not one."""
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        return None, None
+    code, message = error.get("code"), error.get("message")
+    return (
+        code if isinstance(code, str) else None,
+        message[:500] if isinstance(message, str) else None,
+    )
+
+
+_clients: dict[str, FederationClient] = {}
+_clients_lock = threading.Lock()
+
+
+def get_client(peer: str) -> FederationClient:
+    """Return this process's client of ``peer`` (``PeerUnavailable`` if not in ``PEERS``).
+
+    The client is built once and shared, so its pooled connections, discovery and circuit
+    breaker are per peer per process. Changing ``FEDERATION`` (``setting_changed``) drops
+    every client; a client built from other values than the current settings (URL, KEY,
+    ``PROJECT_NAME``, ``TIMEOUT``) is never returned.
+    """
+    peers = federated_settings.PEERS
+    if peer not in peers:
+        raise PeerUnavailable(
+            f"No peer named {peer!r} is configured in FEDERATION['PEERS'] "
+            f"(configured: {sorted(peers) or 'none'})."
+        )
+    wanted = (
+        peers[peer]["URL"],
+        peers[peer]["KEY"],
+        federated_settings.PROJECT_NAME,
+        float(federated_settings.TIMEOUT),
+    )
+    with _clients_lock:
+        client = _clients.get(peer)
+        if client is None or client.config != wanted:
+            if client is not None:
+                client.close()
+            client = _clients[peer] = FederationClient(peer)
+        return client
+
+
+def reset_clients() -> None:
+    """Drop every cached client: new sessions, discoveries and closed circuits."""
+    with _clients_lock:
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
+
+
+def _reset_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("FEDERATION", "FEDERATION_PROJECT_NAME"):
+        reset_clients()
+
+
+setting_changed.connect(_reset_on_setting_changed)

@@ -1,0 +1,187 @@
+"""The models this server exposes to its peers, read from ``FEDERATION["EXPOSE"]``.
+
+Views serve only what ``get_exposed_type`` returns and only the fields it lists, so the
+``EXPOSE`` setting is the single source of what leaves this server. The registry is built
+on first use (the app registry must be ready) and rebuilt after ``setting_changed``.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.signals import setting_changed
+from django.db import models
+
+from .conf import federated_settings
+from .keys import pk_to_string
+
+__all__ = [
+    "ExposedType",
+    "exposed_types",
+    "get_exposed_type",
+    "json_safe",
+    "reset",
+    "serialize",
+    "wire_pk",
+]
+
+
+@dataclass(frozen=True)
+class ExposedType:
+    """An exposed model and the fields (in ``EXPOSE`` order) peers may read and filter on."""
+
+    model: type[models.Model]
+    fields: tuple[models.Field, ...]
+
+    @property
+    def app_label(self) -> str:
+        """Return the model's app label, as used in URLs."""
+        return self.model._meta.app_label
+
+    @property
+    def model_name(self) -> str:
+        """Return the lower-case model name, as used in URLs."""
+        return self.model._meta.model_name or ""
+
+    @property
+    def label(self) -> str:
+        """Return ``app_label.model_name``."""
+        return f"{self.app_label}.{self.model_name}"
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        """Return the names of the exposed fields."""
+        return tuple(field.name for field in self.fields)
+
+    def get_field(self, name: str) -> models.Field | None:
+        """Return the exposed field called ``name``, or ``None`` if it is not exposed."""
+        for field in self.fields:
+            if field.name == name:
+                return field
+        return None
+
+
+_lock = threading.Lock()
+_types: dict[tuple[str, str], ExposedType] | None = None
+
+
+def _build() -> dict[tuple[str, str], ExposedType]:
+    types = {}
+    for label, field_names in federated_settings.EXPOSE.items():
+        try:
+            model = apps.get_model(label)
+        except LookupError:
+            raise ImproperlyConfigured(
+                f"FEDERATION['EXPOSE'] names {label!r}, which is not an installed model."
+            ) from None
+        fields = []
+        for name in field_names:
+            try:
+                field = model._meta.get_field(name)
+            except FieldDoesNotExist:
+                field = None
+            if not isinstance(field, models.Field) or not field.concrete:
+                raise ImproperlyConfigured(
+                    f"FEDERATION['EXPOSE'][{label!r}] names {name!r}, which is not a field "
+                    f"with a column on {label}."
+                )
+            fields.append(field)
+        exposed = ExposedType(model=model, fields=tuple(fields))
+        types[(exposed.app_label, exposed.model_name)] = exposed
+    return types
+
+
+def _registry() -> dict[tuple[str, str], ExposedType]:
+    global _types
+    types = _types
+    if types is None:
+        with _lock:
+            if _types is None:
+                _types = _build()
+            types = _types
+    return types
+
+
+def exposed_types() -> list[ExposedType]:
+    """Return every exposed type, sorted by app label and model name."""
+    return [types for _key, types in sorted(_registry().items())]
+
+
+def get_exposed_type(app_label: str, model_name: str) -> ExposedType | None:
+    """Return the exposed type of ``app_label.model_name`` (lower case), else ``None``."""
+    return _registry().get((app_label, model_name))
+
+
+def reset() -> None:
+    """Forget the registry; the next lookup reads ``EXPOSE`` again."""
+    global _types
+    with _lock:
+        _types = None
+
+
+_ENCODER = DjangoJSONEncoder()
+
+
+def json_safe(value: Any) -> Any:
+    """Return ``value`` as plain JSON data, encoding objects as ``DjangoJSONEncoder`` does.
+
+    Dates, times, decimals and UUIDs become strings; bytes become base64 text; floats that
+    JSON cannot carry (NaN, infinities) become strings like ``Decimal`` does.
+    """
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    try:
+        return _ENCODER.default(value)
+    except TypeError:
+        return str(value)
+
+
+def wire_pk(model: type[models.Model], pk: Any) -> int | str:
+    """Return ``pk`` as the protocol writes it: an int for integer keys, else its string."""
+    if isinstance(pk, int) and not isinstance(pk, bool):
+        return pk
+    return pk_to_string(model._meta.pk, pk) or ""
+
+
+def serialize(obj: models.Model, exposed: ExposedType | None = None) -> dict[str, Any]:
+    """Return ``{"pk", "str", "fields"}`` of ``obj`` with only its exposed fields.
+
+    Raise ``LookupError`` if the model of ``obj`` is not exposed.
+    """
+    if exposed is None or not isinstance(obj, exposed.model):
+        meta = obj._meta
+        exposed = get_exposed_type(meta.app_label, meta.model_name or "")
+        if exposed is None:
+            raise LookupError(f"{meta.label} is not exposed to peers.")
+    return {
+        "pk": wire_pk(exposed.model, obj.pk),
+        "str": str(obj),
+        "fields": {
+            field.name: json_safe(field.value_from_object(obj)) for field in exposed.fields
+        },
+    }
+
+
+def _reset_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "FEDERATION":
+        reset()
+
+
+setting_changed.connect(_reset_on_setting_changed)

@@ -1,0 +1,319 @@
+"""The peer endpoints of the federation protocol (``docs/protocol.md``, version 1).
+
+Every endpoint verifies the request's signature before it looks at anything else (the
+URL's model included), so an unsigned or forged request learns nothing about what this
+server exposes. Only models and fields of ``registry.py`` are served. Every error is a
+JSON ``{"error": {"code", "message"}}`` without stack traces or field values.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.core import signing as django_signing
+from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import patch_cache_control
+from django.views.decorators.csrf import csrf_exempt
+
+from .conf import federated_settings
+from .keys import pk_to_string
+from .registry import ExposedType, exposed_types, get_exposed_type, serialize
+from .signing import SignatureError, verify_request
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_BATCH",
+    "MAX_PK_LENGTH",
+    "PROTOCOL_VERSION",
+    "ApiError",
+    "batch",
+    "events",
+    "listing",
+    "not_found",
+    "types",
+]
+
+logger = logging.getLogger("federated_relations.views")
+
+PROTOCOL_VERSION = 1
+#: The most pks one batch lookup (or events one events request) may carry.
+MAX_BATCH = 500
+#: Objects per listing page when the request gives no ``limit``.
+DEFAULT_LIMIT = 100
+#: The longest pk string accepted in a batch lookup.
+MAX_PK_LENGTH = 255
+#: Query parameters of the listing that are not filters.
+RESERVED_PARAMS = frozenset({"limit", "cursor"})
+EVENT_TYPES = frozenset({"deleted"})
+_EVENT_KEYS = frozenset({"id", "type", "app_label", "model", "pk"})
+_CURSOR_SALT = "federated_relations.views.cursor"
+_JSON_BOOLEANS = {"true": True, "false": False}
+
+View = Callable[..., HttpResponse]
+
+
+class ApiError(Exception):
+    """Answer the request with a JSON error of ``status`` and protocol ``code``."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _json(data: Any, status: int = 200) -> JsonResponse:
+    response = JsonResponse(data, status=status, encoder=DjangoJSONEncoder, safe=False)
+    # Answers depend on who signed the request: no shared cache may keep them.
+    patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
+def _error(status: int, code: str, message: str) -> JsonResponse:
+    return _json({"error": {"code": code, "message": message}}, status=status)
+
+
+def _endpoint(*methods: str) -> Callable[[View], View]:
+    """Wrap a view: CSRF-exempt, signature first, then method, then JSON errors only.
+
+    No ``methods`` means any method is allowed.
+    """
+
+    def decorator(view: View) -> View:
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                sender = verify_request(request)
+            except SignatureError as error:
+                return _error(error.status, error.code, str(error))
+            except RequestDataTooBig:
+                return _error(413, "too_large", "The request body is too large.")
+            if methods and request.method not in methods:
+                response = _error(
+                    405,
+                    "method_not_allowed",
+                    f"Use {' or '.join(methods)} on this endpoint.",
+                )
+                response["Allow"] = ", ".join(methods)
+                return response
+            try:
+                return view(request, sender, *args, **kwargs)
+            except ApiError as error:
+                return _error(error.status, error.code, error.message)
+            except Exception:
+                # The log keeps the traceback; the peer gets no detail of it.
+                logger.exception("Federation endpoint %s failed", request.path)
+                return _error(500, "server_error", "The server failed to answer.")
+
+        return wrapper
+
+    return decorator
+
+
+def _exposed(app_label: str, model: str) -> ExposedType:
+    exposed = get_exposed_type(app_label, model)
+    if exposed is None:
+        raise ApiError(404, "not_exposed", "This type is not exposed to peers.")
+    return exposed
+
+
+def _json_body(request: HttpRequest, key: str) -> list[Any]:
+    """Return the list under ``key`` of a JSON object body that has only that key."""
+    content_type = request.content_type or ""
+    if content_type != "application/json":
+        raise ApiError(400, "bad_request", "The body must be application/json.")
+    try:
+        data = json.loads(request.body)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ApiError(400, "bad_request", "The body is not valid JSON.") from None
+    if not isinstance(data, dict) or set(data) != {key}:
+        raise ApiError(400, "bad_request", f"The body must be an object with only {key!r}.")
+    if not isinstance(data[key], list):
+        raise ApiError(400, "bad_request", f"{key!r} must be a list.")
+    if len(data[key]) > MAX_BATCH:
+        raise ApiError(
+            413, "too_many", f"At most {MAX_BATCH} {key} per request (max_batch)."
+        )
+    return data[key]
+
+
+@_endpoint("GET")
+def types(request: HttpRequest, sender: str) -> HttpResponse:
+    """Answer the discovery: the protocol version, the batch cap and the exposed types."""
+    return _json({
+        "protocol": PROTOCOL_VERSION,
+        "project": federated_settings.PROJECT_NAME,
+        "max_batch": MAX_BATCH,
+        "types": [
+            {
+                "app_label": exposed.app_label,
+                "model": exposed.model_name,
+                "fields": list(exposed.field_names),
+            }
+            for exposed in exposed_types()
+        ],
+    })
+
+
+def _parse_pk(exposed: ExposedType, value: str) -> Any:
+    """Return the pk value written canonically as ``value``, or ``None`` if there is none.
+
+    A string that is not the canonical text of a pk (``"01"``, ``"x"`` for an integer
+    key) names no object: it is reported missing, so every pk of an answer is exactly a
+    requested string.
+    """
+    pk_field = exposed.model._meta.pk
+    try:
+        pk = pk_field.to_python(value)
+        # The field's validators include the database's integer range: an out-of-range
+        # integer names no row, and must not reach the query (OverflowError on SQLite).
+        pk_field.run_validators(pk)
+        canonical = pk_to_string(pk_field, pk)
+    except (ValidationError, ValueError, TypeError, OverflowError):
+        return None
+    return pk if pk is not None and canonical == value else None
+
+
+@_endpoint("POST")
+def batch(request: HttpRequest, sender: str, app_label: str, model: str) -> HttpResponse:
+    """Answer a batch lookup: the requested objects that exist and the pks that do not."""
+    exposed = _exposed(app_label, model)
+    pks = _json_body(request, "pks")
+    if not all(isinstance(pk, str) and 0 < len(pk) <= MAX_PK_LENGTH for pk in pks):
+        raise ApiError(
+            400, "bad_request",
+            f"'pks' must be a list of non-empty strings of at most {MAX_PK_LENGTH} characters.",
+        )
+    requested = list(dict.fromkeys(pks))
+    values = {}
+    for pk in requested:
+        value = _parse_pk(exposed, pk)
+        if value is not None:
+            values[pk] = value
+    found = {}
+    if values:
+        manager = exposed.model._base_manager
+        for obj in manager.filter(pk__in=list(values.values())):
+            data = serialize(obj, exposed)
+            found[str(data["pk"])] = data
+    return _json({
+        "objects": [found[pk] for pk in requested if pk in found],
+        "missing": [pk for pk in requested if pk not in found],
+    })
+
+
+def _cursor_pk(exposed: ExposedType, cursor: str) -> Any:
+    try:
+        label, pk = django_signing.loads(cursor, salt=_CURSOR_SALT)
+    except (django_signing.BadSignature, ValueError, TypeError):
+        raise ApiError(400, "bad_request", "The cursor is invalid.") from None
+    value = _parse_pk(exposed, pk) if isinstance(pk, str) else None
+    if label != exposed.label or value is None:
+        raise ApiError(400, "bad_request", "The cursor belongs to another listing.")
+    return value
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_BATCH:
+        raise ApiError(
+            400, "bad_request", f"'limit' must be an integer from 1 to {MAX_BATCH}."
+        )
+    return int(raw)
+
+
+@_endpoint("GET")
+def listing(request: HttpRequest, sender: str, app_label: str, model: str) -> HttpResponse:
+    """Answer one page of a type's objects in pk order, filtered by exposed fields."""
+    exposed = _exposed(app_label, model)
+    params = dict(request.GET.lists())
+    for name, values in params.items():
+        if len(values) != 1:
+            raise ApiError(400, "bad_request", f"Give {name!r} at most once.")
+    limit = _limit(params.pop("limit", [None])[0])
+    cursor = params.pop("cursor", [None])[0]
+    lookups = {}
+    for name, (raw,) in params.items():
+        field = exposed.get_field(name)
+        if field is None:
+            raise ApiError(400, "field_not_exposed", "Filters may only use exposed fields.")
+        target = field.target_field if field.is_relation else field
+        if isinstance(target, models.BooleanField) and raw in _JSON_BOOLEANS:
+            raw = _JSON_BOOLEANS[raw]  # the protocol writes booleans as JSON does
+        try:
+            lookups[field.attname] = target.to_python(raw)
+        except (ValidationError, ValueError, TypeError):
+            raise ApiError(
+                400, "bad_request", f"The value of the filter on {name!r} is invalid."
+            ) from None
+    queryset = exposed.model._base_manager.filter(**lookups).order_by("pk")
+    if cursor is not None:
+        queryset = queryset.filter(pk__gt=_cursor_pk(exposed, cursor))
+    page = list(queryset[: limit + 1])
+    objects = [serialize(obj, exposed) for obj in page[:limit]]
+    next_cursor = None
+    if len(page) > limit:
+        last = pk_to_string(exposed.model._meta.pk, page[limit - 1].pk)
+        next_cursor = django_signing.dumps([exposed.label, last], salt=_CURSOR_SALT)
+    return _json({"objects": objects, "next": next_cursor})
+
+
+def _validate_event(event: Any) -> dict[str, str]:
+    if not isinstance(event, dict) or set(event) != _EVENT_KEYS:
+        raise ApiError(
+            400, "bad_request",
+            f"Each event must be an object with exactly the keys {sorted(_EVENT_KEYS)}.",
+        )
+    if not all(isinstance(value, str) and value for value in event.values()):
+        raise ApiError(400, "bad_request", "Every key of an event must be a non-empty string.")
+    try:
+        canonical = str(uuid.UUID(event["id"]))
+    except ValueError:
+        canonical = None
+    if canonical != event["id"]:
+        # One spelling per id, so the receiver's ids and the sender's compare equal.
+        raise ApiError(
+            400, "bad_request", "An event id must be a UUID in canonical (lower-case, "
+            "hyphenated) form."
+        )
+    if event["type"] not in EVENT_TYPES:
+        raise ApiError(400, "bad_request", f"Event types are {sorted(EVENT_TYPES)}.")
+    if len(event["pk"]) > MAX_PK_LENGTH:
+        raise ApiError(400, "bad_request", f"An event pk has at most {MAX_PK_LENGTH} characters.")
+    return event
+
+
+@_endpoint("POST")
+def events(request: HttpRequest, sender: str) -> HttpResponse:
+    """Accept signed events from a peer and hand them to ``events.receive_events``."""
+    received = [_validate_event(event) for event in _json_body(request, "events")]
+    try:
+        module = importlib.import_module("federated_relations.events")
+    except ModuleNotFoundError as error:
+        if error.name != "federated_relations.events":
+            raise
+        raise ApiError(501, "not_implemented", "This server does not accept events.") from None
+    accepted = module.receive_events(sender, received)
+    sent = {event["id"] for event in received}
+    accepted = [str(event_id) for event_id in accepted]
+    if not set(accepted) <= sent:
+        raise ValueError("receive_events() accepted an event id it was not given.")
+    return _json({"accepted": accepted})
+
+
+@_endpoint()
+def not_found(request: HttpRequest, sender: str, path: str = "") -> HttpResponse:
+    """Answer an unknown URL under the federation prefix with a JSON 404."""
+    raise ApiError(404, "not_exposed", "There is no such endpoint.")
+

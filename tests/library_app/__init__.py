@@ -1,0 +1,1 @@
+"""Models a test server exposes to its peers (``FEDERATION["EXPOSE"]``), and test transports."""
