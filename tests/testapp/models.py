@@ -110,4 +110,85 @@ class BigBook(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     title = models.CharField(max_length=100)
-    int_tags = FederatedRelation(IntegerTaggedItem, related_query_name="big_book")
+    tags = FederatedRelation(TaggedItem, related_query_name="big_book")
+    int_tags = FederatedRelation(IntegerTaggedItem, related_query_name="big_book_int")
+
+
+class IntBook(models.Model):
+    """A target with a plain (32-bit) integer primary key."""
+
+    id = models.AutoField(primary_key=True)
+    title = models.CharField(max_length=100)
+    tags = FederatedRelation(TaggedItem, related_query_name="int_book")
+
+
+class DateBook(models.Model):
+    """A target with a date primary key (for the pk round-trip properties)."""
+
+    day = models.DateField(primary_key=True)
+    tags = FederatedRelation(TaggedItem, related_query_name="date_book")
+
+
+class NullableTaggedItem(models.Model):
+    """A federated foreign key that may be empty, like Django's ``AllowsNullGFK``."""
+
+    content_type = models.ForeignKey(GenericContentType, models.SET_NULL, null=True, blank=True)
+    object_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    content_object = FederatedForeignKey()
+
+
+class ForConcreteModelModel(models.Model):
+    """Points at proxies through their concrete model (the default)."""
+
+    content_type = models.ForeignKey(GenericContentType, models.CASCADE)
+    object_id = models.CharField(max_length=64)
+    obj = FederatedForeignKey()
+
+
+class ForProxyModelModel(models.Model):
+    """Points at proxies as proxies (``for_concrete_model=False``)."""
+
+    content_type = models.ForeignKey(GenericContentType, models.CASCADE)
+    object_id = models.CharField(max_length=64)
+    obj = FederatedForeignKey(for_concrete_model=False)
+    title = models.CharField(max_length=255, blank=True)
+
+
+class ConcreteRelatedModel(models.Model):
+    bases = FederatedRelation(ForProxyModelModel, for_concrete_model=False)
+
+
+class ProxyRelatedModel(ConcreteRelatedModel):
+    class Meta:
+        proxy = True
+
+
+class Guild(models.Model):
+    """A target that is falsy, like Django's test of truthiness checks."""
+
+    name = models.CharField(max_length=100)
+    tags = FederatedRelation(TaggedItem, related_query_name="guild")
+
+    def __bool__(self):
+        return False
+
+
+class Team(models.Model):
+    """A target whose ``len()`` is 0."""
+
+    name = models.CharField(max_length=100)
+    tags = FederatedRelation(TaggedItem, related_query_name="team")
+
+    def __len__(self):
+        return 0
+
+
+class Place(models.Model):
+    """A relation declared on a parent model of multi-table inheritance."""
+
+    name = models.CharField(max_length=100)
+    tags = FederatedRelation(TaggedItem, related_query_name="place")
+
+
+class Restaurant(Place):
+    serves_pizza = models.BooleanField(default=False)
