@@ -17,6 +17,7 @@ class FederatedRelationsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks as federated_checks
+        from . import events
         from .conf import federated_settings
         from .management import create_generic_content_types
 
@@ -26,3 +27,5 @@ class FederatedRelationsConfig(AppConfig):
         post_migrate.connect(create_generic_content_types)
         checks.register(federated_checks.check_settings, checks.Tags.compatibility)
         checks.register(federated_checks.check_models, checks.Tags.models)
+        # Deleting an exposed object records a deletion event for the peers (outbox).
+        events.connect_receivers()

@@ -7,12 +7,15 @@ too; any other project is a peer, whose objects come through the resolver.
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
-from django.db import models
+from django.core.signals import setting_changed
+from django.db import connections, models, transaction
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .conf import SHARED_PROJECT, federated_settings
@@ -20,7 +23,12 @@ from .conf import SHARED_PROJECT, federated_settings
 if TYPE_CHECKING:
     from django.db.models.options import Options
 
-__all__ = ["GenericContentType", "GenericContentTypeManager"]
+__all__ = [
+    "GenericContentType",
+    "GenericContentTypeManager",
+    "OutboxEvent",
+    "ReceivedEvent",
+]
 
 CacheKey = tuple[str, str, str]
 
@@ -34,16 +42,38 @@ class GenericContentTypeManager(models.Manager["GenericContentType"]):
         super().__init__(*args, **kwargs)
         # {db alias: {(project, app_label, model) or id: GenericContentType}}
         self._cache: dict[str, dict[Any, GenericContentType]] = {}
+        # Types created inside a transaction, cached only once it commits:
+        # {db alias: {key or id: (type, on-commit callback, connection)}}
+        self._pending: dict[str, dict[Any, tuple[GenericContentType, Any, Any]]] = {}
+
+    def _get_cached(self, key: Any) -> GenericContentType | None:
+        try:
+            return self._cache[self.db][key]
+        except KeyError:
+            pass
+        entry = self._pending.get(self.db, {}).get(key)
+        if entry is None:
+            return None
+        ct, on_commit, connection = entry
+        # The callback leaves run_on_commit when its transaction or savepoint rolls back.
+        if any(hook[1] is on_commit for hook in connection.run_on_commit):
+            return ct
+        self._forget_pending(self.db, ct)
+        return None
+
+    def _forget_pending(self, using: str, ct: GenericContentType) -> None:
+        pending = self._pending.get(using, {})
+        pending.pop(ct.natural_key(), None)
+        pending.pop(ct.id, None)
 
     def get_by_natural_key(self, project: str, app_label: str, model: str) -> GenericContentType:
         """Return the type with this natural key (cached)."""
         key = (project, app_label, model)
-        try:
-            return self._cache[self.db][key]
-        except KeyError:
+        ct = self._get_cached(key)
+        if ct is None:
             ct = self.get(project=project, app_label=app_label, model=model)
             self._add_to_cache(self.db, ct)
-            return ct
+        return ct
 
     @staticmethod
     def _get_opts(model: Any, for_concrete_model: bool) -> Options:
@@ -52,17 +82,17 @@ class GenericContentTypeManager(models.Manager["GenericContentType"]):
         return model._meta
 
     def _get_or_create(self, key: CacheKey) -> GenericContentType:
-        try:
-            return self._cache[self.db][key]
-        except KeyError:
-            pass
+        ct = self._get_cached(key)
+        if ct is not None:
+            return ct
         project, app_label, model = key
+        created = False
         try:
             # get() first, and not get_or_create(), to use db_for_read (Django #20401).
             ct = self.get(project=project, app_label=app_label, model=model)
         except self.model.DoesNotExist:
-            ct, _created = self.get_or_create(project=project, app_label=app_label, model=model)
-        self._add_to_cache(self.db, ct)
+            ct, created = self.get_or_create(project=project, app_label=app_label, model=model)
+        self._add_to_cache(self.db, ct, created=created)
         return ct
 
     def get_for_model(self, model: Any, for_concrete_model: bool = True) -> GenericContentType:
@@ -77,14 +107,14 @@ class GenericContentTypeManager(models.Manager["GenericContentType"]):
     ) -> dict[Any, GenericContentType]:
         """Return ``{model: type}`` for these models in at most one query (plus creations)."""
         project = federated_settings.PROJECT_NAME
-        cache = self._cache.get(self.db, {})
         results = {}
         needed: dict[CacheKey, list[Any]] = defaultdict(list)
         for model in models:
             opts = self._get_opts(model, for_concrete_models)
             key = (project, opts.app_label, opts.model_name)
-            if key in cache:
-                results[model] = cache[key]
+            cached = self._get_cached(key)
+            if cached is not None:
+                results[model] = cached
             else:
                 needed[key].append(model)
         if needed:
@@ -107,22 +137,25 @@ class GenericContentTypeManager(models.Manager["GenericContentType"]):
 
     def get_for_id(self, id: Any) -> GenericContentType:
         """Return the type with this id (cached); never creates one."""
-        try:
-            return self._cache[self.db][id]
-        except KeyError:
+        ct = self._get_cached(id)
+        if ct is None:
             ct = self.get(pk=id)
             self._add_to_cache(self.db, ct)
-            return ct
+        return ct
 
     def get_for_ids(self, *ids: Any) -> dict[Any, GenericContentType]:
         """Return ``{id: type}`` for these ids, loading the uncached ones in one query."""
-        cache = self._cache.get(self.db, {})
-        missing = {id for id in ids if id not in cache}
+        found = {}
+        for id in ids:
+            ct = self._get_cached(id)
+            if ct is not None:
+                found[id] = ct
+        missing = {id for id in ids if id not in found}
         if missing:
             for ct in self.filter(pk__in=missing):
                 self._add_to_cache(self.db, ct)
-            cache = self._cache.get(self.db, {})
-        return {id: cache[id] for id in ids if id in cache}
+                found[ct.id] = ct
+        return {id: found[id] for id in ids if id in found}
 
     def get_for_remote(self, project: str, app_label: str, model: str) -> GenericContentType:
         """Return the type of ``app_label.model`` on server ``project``, creating it if needed."""
@@ -131,11 +164,37 @@ class GenericContentTypeManager(models.Manager["GenericContentType"]):
     def clear_cache(self) -> None:
         """Empty the cache of every database."""
         self._cache.clear()
+        self._pending.clear()
 
-    def _add_to_cache(self, using: str, ct: GenericContentType) -> None:
+    def _add_to_cache(self, using: str, ct: GenericContentType, created: bool = False) -> None:
+        if created:
+            connection = connections[ct._state.db or using]
+            if connection.in_atomic_block:
+                self._add_after_commit(using, ct, connection)
+                return
+        elif self._get_cached_pending(using, ct) is not None:
+            return  # read back inside the transaction that created it: still uncommitted
         cache = self._cache.setdefault(using, {})
         cache[ct.natural_key()] = ct
         cache[ct.id] = ct
+
+    def _get_cached_pending(self, using: str, ct: GenericContentType) -> GenericContentType | None:
+        if ct.natural_key() not in self._pending.get(using, {}):
+            return None
+        return self.db_manager(using)._get_cached(ct.natural_key())
+
+    def _add_after_commit(self, using: str, ct: GenericContentType, connection: Any) -> None:
+        # A row created in a transaction that rolls back (a failed request, a test) must
+        # not stay in the cache: until the commit, only that transaction sees it.
+        def on_commit() -> None:
+            if connection.in_atomic_block:
+                return  # run early by captureOnCommitCallbacks(execute=True): not committed
+            self._forget_pending(using, ct)
+            self._add_to_cache(using, ct)
+
+        pending = self._pending.setdefault(using, {})
+        pending[ct.natural_key()] = pending[ct.id] = (ct, on_commit, connection)
+        transaction.on_commit(on_commit, using=connection.alias)
 
 
 class GenericContentType(models.Model):
@@ -217,3 +276,92 @@ class GenericContentType(models.Model):
 
     def natural_key(self) -> CacheKey:
         return (self.project, self.app_label, self.model)
+
+
+def _clear_cache_on_project_change(*, setting: str, **kwargs: Any) -> None:
+    # Which types are local depends on PROJECT_NAME: never serve types of the old one.
+    if setting in ("FEDERATION", "FEDERATION_PROJECT_NAME"):
+        GenericContentType.objects.clear_cache()
+
+
+setting_changed.connect(_clear_cache_on_project_change)
+
+
+class OutboxEvent(models.Model):
+    """An event of this server waiting for (or done with) delivery to one peer.
+
+    ``events`` writes one row per (event, peer) in the transaction that deletes an exposed
+    object, so the event exists exactly when the deletion committed; delivery marks it
+    ``delivered_at`` or schedules the next attempt.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField(_("event id"), default=uuid.uuid4)
+    peer = models.CharField(_("peer"), max_length=100)
+    event_type = models.CharField(_("type"), max_length=20, default="deleted")
+    app_label = models.CharField(max_length=100)
+    model = models.CharField(max_length=100)
+    object_pk = models.TextField(_("object pk"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
+    last_error = models.TextField(_("last error"), blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("outbox event")
+        verbose_name_plural = _("outbox events")
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event_id", "peer"], name="federated_relations_outbox_event_peer"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["delivered_at", "next_attempt_at"],
+                name="federated_relations_outbox_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        state = "delivered" if self.delivered_at else "pending"
+        target = f"{self.app_label}.{self.model} {self.object_pk}"
+        return f"{self.event_type} {target} -> {self.peer} ({state})"
+
+    def as_event(self) -> dict[str, str]:
+        """Return the event as the wire protocol sends it."""
+        return {
+            "id": str(self.event_id),
+            "type": self.event_type,
+            "app_label": self.app_label,
+            "model": self.model,
+            "pk": self.object_pk,
+        }
+
+
+class ReceivedEvent(models.Model):
+    """An event a peer sent us and that was applied, so that it is applied only once."""
+
+    id = models.BigAutoField(primary_key=True)
+    sender = models.CharField(_("sender"), max_length=100)
+    event_id = models.UUIDField(_("event id"))
+    event_type = models.CharField(_("type"), max_length=20)
+    app_label = models.CharField(max_length=100)
+    model = models.CharField(max_length=100)
+    object_pk = models.TextField(_("object pk"))
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("received event")
+        verbose_name_plural = _("received events")
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sender", "event_id"], name="federated_relations_received_event"
+            )
+        ]
+
+    def __str__(self) -> str:
+        target = f"{self.app_label}.{self.model} {self.object_pk}"
+        return f"{self.event_type} {target} from {self.sender}"
