@@ -12,6 +12,11 @@ IDs (the ``gm2m.E…`` numbers are kept for ``FederatedManyToManyField``):
 * ``E401`` the ``FEDERATION`` settings are malformed.
 * ``E402`` ``FEDERATION['EXPOSE']`` names a model that is not installed;
   ``E403`` it names a field that the model does not have.
+* ``E501``–``E505`` a federated admin inline (``admin.E301``–``admin.E304``, run by the
+  ``ModelAdmin`` check, defined in ``admin.py``): ``E501`` its model has no
+  ``FederatedForeignKey``; ``E502`` ``ct_field`` / ``E503`` ``ct_fk_field`` is not a field
+  of it; ``E504`` no ``FederatedForeignKey`` uses both; ``E505`` ``ct_field`` is not a
+  ``ForeignKey`` to ``GenericContentType``.
 
 ``FederatedForeignKey`` is a ``GenericForeignKey``, so contenttypes' own
 ``check_generic_foreign_keys`` runs its checks (E301–E304); this module checks the
@@ -30,7 +35,14 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
 from .conf import federated_settings
 
-__all__ = ["check_models", "check_settings", "exposed_model_errors", "validate_exposed_models"]
+__all__ = [
+    "check_models",
+    "check_reverse_relations",
+    "check_settings",
+    "check_through_model",
+    "exposed_model_errors",
+    "validate_exposed_models",
+]
 
 
 def _models(app_configs: Iterable[AppConfig] | None) -> Iterable[Any]:
@@ -91,3 +103,242 @@ def check_settings(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any
     except ImproperlyConfigured as error:
         return [checks.Error(str(error), id="federated_relations.E401")]
     return [checks.Error(message, id=id) for id, message in exposed_model_errors()]
+
+
+def check_through_model(field: Any) -> list[checks.CheckMessage]:
+    """Check a ``FederatedManyToManyField``'s through model and ``through_fields`` (E101–E110).
+
+    gm2m's checks (after Django's fields.E331–E339), ``GenericForeignKey`` standing for
+    the target: ``FederatedForeignKey``, or ``GenericForeignKey`` in a through model written
+    for gm2m.
+    """
+    from django.contrib.contenttypes.fields import GenericForeignKey
+
+    through = field.remote_field.through
+    label = through._meta.label if hasattr(through, "_meta") else through
+    registry = field.model._meta.apps
+    if through is None or isinstance(through, str) or through not in registry.get_models(
+        include_auto_created=True
+    ):
+        return [
+            checks.Error(
+                f"Field specifies a many-to-many relation through model '{label}', which "
+                "has not been installed.",
+                obj=field,
+                id="federated_relations.E101",
+            )
+        ]
+    errors: list[checks.CheckMessage] = []
+    source = field.model
+    source_name = source._meta.object_name
+    opts = through._meta
+    seen_from = sum(getattr(f, "related_model", None) is source for f in opts.fields)
+    if seen_from == 0:
+        errors.append(
+            checks.Error(
+                f"The model is used as an intermediate model by '{field}', but it does not "
+                f"have a foreign key to '{source_name}'.",
+                obj=through,
+                id="federated_relations.E102",
+            )
+        )
+    elif seen_from > 1 and not field.remote_field.through_fields:
+        errors.append(
+            checks.Error(
+                f"The model is used as an intermediate model by '{field}', but it has more "
+                f"than one foreign key from '{source_name}', which is ambiguous.",
+                hint="Specify the foreign key to use with the through_fields argument.",
+                obj=field,
+                id="federated_relations.E103",
+            )
+        )
+    gfks = [f for f in opts.private_fields if isinstance(f, GenericForeignKey)]
+    if not gfks:
+        errors.append(
+            checks.Error(
+                f"The model is used as an intermediate model by '{field}', but it does not "
+                "have a federated (or generic) foreign key.",
+                obj=through,
+                id="federated_relations.E104",
+            )
+        )
+    elif len(gfks) > 1 and not field.remote_field.through_fields:
+        errors.append(
+            checks.Error(
+                f"The model is used as an intermediate model by '{field}', but it has more "
+                "than one federated (or generic) foreign key, which is ambiguous.",
+                hint="Specify the one to use with the through_fields argument.",
+                obj=field,
+                id="federated_relations.E105",
+            )
+        )
+    through_fields = field.remote_field.through_fields
+    if through_fields is None:
+        return errors
+    if not (len(through_fields) >= 2 and through_fields[0] and through_fields[1]):
+        errors.append(
+            checks.Error(
+                "Field specifies 'through_fields' but does not provide the names of the two "
+                f"link fields that should be used for the relation through model '{label}'.",
+                hint="Make sure you specify 'through_fields' as "
+                "through_fields=('field1', 'field2')",
+                obj=field,
+                id="federated_relations.E106",
+            )
+        )
+        return errors
+    source_field_name, target_field_name = through_fields[0], through_fields[1]
+    candidates = [f.name for f in opts.fields if getattr(f, "related_model", None) is source]
+    hint = (
+        f"Did you mean one of the following foreign keys to '{source_name}': "
+        f"{', '.join(candidates)}?"
+        if candidates
+        else None
+    )
+    try:
+        source_field = opts.get_field(source_field_name)
+    except FieldDoesNotExist:
+        errors.append(
+            checks.Error(
+                f"The intermediary model '{label}' has no field '{source_field_name}'.",
+                hint=hint,
+                obj=field,
+                id="federated_relations.E107",
+            )
+        )
+    else:
+        if getattr(source_field, "related_model", None) is not source:
+            errors.append(
+                checks.Error(
+                    f"'{opts.object_name}.{source_field_name}' is not a foreign key to "
+                    f"'{source_name}'.",
+                    hint=hint,
+                    obj=field,
+                    id="federated_relations.E108",
+                )
+            )
+    gfk_names = [f.name for f in gfks]
+    hint = (
+        f"Did you mean one of the following generic foreign keys: {', '.join(gfk_names)}?"
+        if gfk_names
+        else None
+    )
+    target = next(
+        (f for f in opts.get_fields() if getattr(f, "name", None) == target_field_name), None
+    )
+    if target is None:
+        errors.append(
+            checks.Error(
+                f"The intermediary model '{label}' has no federated (or generic) foreign key "
+                f"named '{target_field_name}'.",
+                hint=hint,
+                obj=field,
+                id="federated_relations.E109",
+            )
+        )
+    elif not isinstance(target, GenericForeignKey):
+        errors.append(
+            checks.Error(
+                f"'{opts.object_name}.{target_field_name}' is not a federated (or generic) "
+                "foreign key.",
+                hint=hint,
+                obj=field,
+                id="federated_relations.E110",
+            )
+        )
+    return errors
+
+
+def check_reverse_relations(field: Any) -> list[checks.CheckMessage]:
+    """Check the reverse relations of a ``FederatedManyToManyField`` (E201–E205).
+
+    gm2m's checks (after Django's fields.E301–E305): a target model swapped out, and its
+    reverse accessor or query name clashing with a field or another reverse relation of a
+    target model.
+    """
+    errors: list[checks.CheckMessage] = []
+    field_name = f"{field.model._meta.object_name}.{field.name}"
+    for model in field.declared_models:
+        if isinstance(model, str):
+            try:
+                model = field.model._meta.apps.get_model(
+                    model if "." in model else f"{field.model._meta.app_label}.{model}"
+                )
+            except (LookupError, ValueError):
+                continue
+        if model._meta.swapped:
+            errors.append(
+                checks.Error(
+                    f"Field defines a relation with the model '{model._meta.label}', which "
+                    "has been swapped out.",
+                    hint=f"Update the relation to point at 'settings.{model._meta.swappable}'.",
+                    obj=field,
+                    id="federated_relations.E201",
+                )
+            )
+    accessor = field.get_accessor_name()
+    query_name = field.related_query_name()
+    for model, reverse in field.reverse_fields.items():
+        opts = model._meta
+        for clash in [*opts.fields, *opts.many_to_many]:
+            clash_name = f"{opts.object_name}.{clash.name}"
+            if accessor and clash.name == accessor:
+                errors.append(
+                    checks.Error(
+                        f"Reverse accessor '{opts.object_name}.{accessor}' for "
+                        f"'{field_name}' clashes with field name '{clash_name}'.",
+                        hint=f"Rename field '{clash_name}', or add/change a related_name "
+                        f"argument to the definition for field '{field_name}'.",
+                        obj=field,
+                        id="federated_relations.E202",
+                    )
+                )
+            if clash.name == query_name:
+                errors.append(
+                    checks.Error(
+                        f"Reverse query name for '{field_name}' clashes with field name "
+                        f"'{clash_name}'.",
+                        hint=f"Rename field '{clash_name}', or add/change a related_name "
+                        f"argument to the definition for field '{field_name}'.",
+                        obj=field,
+                        id="federated_relations.E203",
+                    )
+                )
+        others = [
+            (f"{r.related_model._meta.object_name}.{r.field.name}", r.get_accessor_name(),
+             r.name)
+            for r in opts.related_objects
+        ]
+        for other in opts.private_fields:
+            other_field = getattr(other, "m2m_field", None)
+            if other is reverse or other_field is None:
+                continue
+            others.append((
+                f"{other_field.model._meta.object_name}.{other_field.name}",
+                other_field.get_accessor_name(),
+                other_field.related_query_name(),
+            ))
+        for clash_name, other_accessor, other_query_name in others:
+            if accessor and other_accessor == accessor:
+                errors.append(
+                    checks.Error(
+                        f"Reverse accessor '{opts.object_name}.{accessor}' for "
+                        f"'{field_name}' clashes with reverse accessor for '{clash_name}'.",
+                        hint=f"Add or change a related_name argument to the definition for "
+                        f"'{field_name}' or '{clash_name}'.",
+                        obj=field,
+                        id="federated_relations.E204",
+                    )
+                )
+            if other_query_name == query_name:
+                errors.append(
+                    checks.Error(
+                        f"Reverse query name for '{field_name}' clashes with reverse query "
+                        f"name for '{clash_name}'.",
+                        hint=f"Add or change a related_name argument to the definition for "
+                        f"'{field_name}' or '{clash_name}'.",
+                        obj=field,
+                        id="federated_relations.E205",
+                    )
+                )
+    return errors

@@ -12,6 +12,17 @@ In the example::
   as ``GenericForeignKey`` is).
 * ``Bookmark.tags`` is a ``ReverseFederatedManyToOneDescriptor``; ``bookmark.tags`` is a
   manager made by ``managers.create_federated_related_manager``.
+
+And for many-to-many relations::
+
+    class User(models.Model):
+        videos = FederatedManyToManyField(Movie)
+
+* ``User.videos`` is a ``FederatedManyToManyDescriptor``; ``user.videos`` is a manager of
+  the mixed targets made by ``managers.create_federated_m2m_manager``, and
+  ``User.videos.add_relation(Other)`` adds a reverse relation.
+* ``Movie.user_set`` is a ``ReverseFederatedManyToManyDescriptor``; ``movie.user_set`` is a
+  manager of ``User`` objects made by ``managers.create_federated_reverse_m2m_manager``.
 """
 
 from __future__ import annotations
@@ -21,7 +32,11 @@ from typing import Any
 from django.contrib.contenttypes.fields import ReverseGenericManyToOneDescriptor
 from django.utils.functional import cached_property
 
-__all__ = ["ReverseFederatedManyToOneDescriptor"]
+__all__ = [
+    "FederatedManyToManyDescriptor",
+    "ReverseFederatedManyToManyDescriptor",
+    "ReverseFederatedManyToOneDescriptor",
+]
 
 
 class ReverseFederatedManyToOneDescriptor(ReverseGenericManyToOneDescriptor):
@@ -34,3 +49,64 @@ class ReverseFederatedManyToOneDescriptor(ReverseGenericManyToOneDescriptor):
         return create_federated_related_manager(
             self.rel.model._default_manager.__class__, self.rel
         )
+
+
+class FederatedManyToManyDescriptor:
+    """Accessor of a ``FederatedManyToManyField`` on the source model.
+
+    On an instance it gives the manager of the targets; on the class it gives itself, with
+    the field's ``add_relation`` and ``get_related_models`` (as gm2m's descriptor does).
+    """
+
+    def __init__(self, field: Any) -> None:
+        self.field = field
+
+    @property
+    def through(self) -> Any:
+        """Return the through model."""
+        return self.field.remote_field.through
+
+    @cached_property
+    def related_manager_cls(self) -> Any:
+        from .managers import create_federated_m2m_manager
+
+        return create_federated_m2m_manager(self.field)
+
+    def __get__(self, instance: Any, cls: Any = None) -> Any:
+        if instance is None:
+            return self
+        return self.related_manager_cls(instance)
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        # gm2m allows ``user.videos = [...]``; evaluate first, set() may clear (#19816).
+        self.__get__(instance).set(tuple(value))
+
+    def add_relation(self, model: Any, on_delete: Any = None, auto: bool = False) -> None:
+        """Give ``model`` a reverse relation to this field (``Model.field.add_relation``)."""
+        self.field.add_relation(model, on_delete=on_delete, auto=auto)
+
+    def get_related_models(self, include_auto: bool = False) -> list[Any]:
+        """Return the target models with a reverse relation."""
+        return self.field.get_related_models(include_auto)
+
+
+class ReverseFederatedManyToManyDescriptor:
+    """Accessor on a target model to the sources relating to an instance (``user_set``)."""
+
+    def __init__(self, reverse_field: Any) -> None:
+        self.reverse_field = reverse_field
+        self.field = reverse_field.m2m_field
+
+    @cached_property
+    def related_manager_cls(self) -> Any:
+        from .managers import create_federated_reverse_m2m_manager
+
+        return create_federated_reverse_m2m_manager(self.field)
+
+    def __get__(self, instance: Any, cls: Any = None) -> Any:
+        if instance is None:
+            return self
+        return self.related_manager_cls(instance)
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        self.__get__(instance).set(tuple(value))

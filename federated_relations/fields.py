@@ -14,18 +14,36 @@ from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelatio
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db import DEFAULT_DB_ALIAS, models
+from django.db.migrations.state import StateApps
 from django.db.models.base import ModelBase
-from django.db.models.fields.related import lazy_related_operation
+from django.db.models.deletion import CASCADE
+from django.db.models.expressions import Expression
+from django.db.models.fields.related import RelatedField, lazy_related_operation
+from django.db.models.query_utils import PathInfo
 from django.db.models.sql import AND
 from django.db.models.sql.where import WhereNode
+from django.utils.functional import cached_property
+from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy as _
 
 from . import resolver
-from .descriptors import ReverseFederatedManyToOneDescriptor
-from .keys import ObjectIdExact
+from .descriptors import (
+    FederatedManyToManyDescriptor,
+    ReverseFederatedManyToManyDescriptor,
+    ReverseFederatedManyToOneDescriptor,
+)
+from .keys import ObjectIdExact, RelationExact, RelationIn, pk_to_string
 from .models import GenericContentType
-from .reverse_related import FederatedRel
+from .reverse_related import FederatedManyToManyRel, FederatedRel
+from .through import ThroughLink, create_federated_through_model
 
-__all__ = ["FederatedForeignKey", "FederatedRelation"]
+__all__ = [
+    "FederatedForeignKey",
+    "FederatedManyToManyField",
+    "FederatedManyToManyReverse",
+    "FederatedRelation",
+    "remote_reverse_accessor",
+]
 
 
 class FederatedForeignKey(GenericForeignKey):
@@ -165,7 +183,7 @@ class FederatedForeignKey(GenericForeignKey):
         if rel_obj is None and ct_id is not None:
             ct = self.get_content_type(id=ct_id, using=using)
             try:
-                rel_obj = resolver.get_object(ct, using=using, pk=pk_val)
+                rel_obj = resolver.get_target(ct, pk_val, using=using)
             except ObjectDoesNotExist:
                 pass
         self.set_cached_value(instance, rel_obj)
@@ -185,6 +203,26 @@ class FederatedForeignKey(GenericForeignKey):
         setattr(instance, self.ct_field, ct)
         setattr(instance, self.fk_field, fk)
         self.set_cached_value(instance, value)
+
+
+class LocalContentTypeId(Expression):
+    """The id of this project's type of ``model``, in the database the query runs on.
+
+    Type ids differ between databases; ``GenericRelation`` puts the default database's
+    id in its joins. This is looked up (from the per-database cache) when compiled.
+    """
+
+    def __init__(self, model: type[models.Model], for_concrete_model: bool = True) -> None:
+        super().__init__(output_field=GenericContentType._meta.pk)
+        self.model = model
+        self.for_concrete_model = for_concrete_model
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        # connection.alias, not compiler.using: subqueries are compiled with using=None.
+        content_type = GenericContentType.objects.db_manager(connection.alias).get_for_model(
+            self.model, for_concrete_model=self.for_concrete_model
+        )
+        return "%s", [content_type.pk]
 
 
 class FederatedRelation(GenericRelation):
@@ -222,6 +260,13 @@ class FederatedRelation(GenericRelation):
 
     def contribute_to_class(self, cls: type[models.Model], name: str, **kwargs: Any) -> None:
         super().contribute_to_class(cls, name, **kwargs)
+        if self.mti_inherited:
+            # This is a deep copy of a parent's relation, whose rel may already have cached
+            # ``hidden``, ``accessor_name``... of the parent: the copy's reverse side is hidden
+            # now, so forget them (else the clash checks see the parent's accessor twice).
+            for attribute in ("hidden", "name", "accessor_name", "related_model", "path_infos",
+                              "cache_name"):
+                self.remote_field.__dict__.pop(attribute, None)
         setattr(cls, self.name, ReverseFederatedManyToOneDescriptor(self.remote_field))
 
         def register_object_id_lookup(
@@ -231,6 +276,12 @@ class FederatedRelation(GenericRelation):
             field.register_lookup(ObjectIdExact)  # on this field instance only
 
         lazy_related_operation(register_object_id_lookup, cls, self.remote_field.model)
+
+    def _check_to_fields_exist(self) -> list[checks.CheckMessage]:
+        # GenericRelation sets to_fields to the pk name of *this* model when its joins are
+        # first resolved; they are not fields of the related model, so there is nothing
+        # to check (Django never runs GenericRelation.check(); check_models runs ours).
+        return []
 
     def get_content_type(self) -> GenericContentType:
         """Return this project's type of the model the relation is declared on."""
@@ -253,7 +304,7 @@ class FederatedRelation(GenericRelation):
         """
         opts = self.remote_field.model._meta
         ct_field = opts.get_field(self.content_type_field_name)
-        content_type_id = self.get_content_type().pk
+        content_type_id = LocalContentTypeId(self.model, self.for_concrete_model)
         conditions: list[Any] = [
             ct_field.get_lookup("exact")(ct_field.get_col(remote_alias), content_type_id)
         ]
@@ -279,3 +330,486 @@ class FederatedRelation(GenericRelation):
                 f"{self.object_id_field_name}__in": [obj.pk for obj in objs],
             }
         )
+
+
+# relation=obj and relation__in=[...] compare with the right pk field on both sides.
+FederatedRelation.register_lookup(RelationExact)
+FederatedRelation.register_lookup(RelationIn)
+
+
+# --- FederatedManyToManyField -------------------------------------------------------------
+
+#: The ``related_name`` of a ``FederatedManyToManyRel``: hidden, so that the relation it
+#: records on ``GenericContentType`` (for migration dependencies) never clashes there.
+_HIDDEN_REL_NAME = "_%(app_label)s_%(class)s_{name}_federated_+"
+
+
+class FederatedManyToManyField(RelatedField):
+    """A many-to-many relation to objects of any model, local or remote: the ``GM2MField``
+    drop-in.
+
+    Django treats it as a many-to-many field (``_meta.local_many_to_many``, an auto-created
+    through model), so migrations create, drop and rename its table with the schema editor
+    alone. Targets are stored as (``GenericContentType``, pk string) rows; each target model
+    gets a private ``FederatedManyToManyReverse`` field giving the reverse accessor, joins
+    and deletion handling.
+    """
+
+    many_to_many = True
+    many_to_one = False
+    one_to_many = False
+    one_to_one = False
+
+    rel_class = FederatedManyToManyRel
+    description = _("Federated many-to-many relationship")
+
+    def __init__(
+        self,
+        *related_models: Any,
+        through: Any = None,
+        through_fields: Any = None,
+        on_delete: Any = CASCADE,
+        on_delete_src: Any = None,
+        on_delete_tgt: Any = None,
+        related_name: str | None = None,
+        related_query_name: str | None = None,
+        db_table: str | None = None,
+        db_constraint: bool = True,
+        pk_maxlength: int | None = 16,
+        for_concrete_model: bool = True,
+        verbose_name: Any = None,
+        blank: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        for model in related_models:
+            if not isinstance(model, str) and not (
+                isinstance(model, ModelBase) and not model._meta.abstract
+            ):
+                raise TypeError(
+                    f"{type(self).__name__}({model!r}) is invalid: targets must be concrete "
+                    "models or 'app_label.Model' strings."
+                )
+        if through is not None and (db_table is not None or pk_maxlength != 16):
+            raise ValueError(
+                "Cannot specify a db_table nor a pk_maxlength if an intermediary model is used."
+            )
+        kwargs["rel"] = self.rel_class(
+            self,
+            "federated_relations.GenericContentType",
+            through=through,
+            through_fields=list(through_fields) if through_fields else None,
+            db_constraint=db_constraint,
+        )
+        kwargs.pop("null", None)  # accepted when a migration replays an old deconstruction
+        super().__init__(verbose_name=verbose_name, blank=blank, **kwargs)
+        self.declared_models = list(related_models)
+        self.target_related_name_init = related_name
+        self.target_related_query_name_init = related_query_name
+        self.target_related_name = related_name
+        self.target_related_query_name = related_query_name
+        self.db_table = db_table
+        self.pk_maxlength = pk_maxlength
+        self.for_concrete_model = for_concrete_model
+        self.on_delete = on_delete
+        self.on_delete_src = on_delete_src or on_delete
+        self.on_delete_tgt = on_delete_tgt or on_delete
+        self._on_delete_src = on_delete_src
+        self._on_delete_tgt = on_delete_tgt
+        #: {target model: its FederatedManyToManyReverse}
+        self.reverse_fields: dict[type[models.Model], FederatedManyToManyReverse] = {}
+        self._link: ThroughLink | None = None
+
+    # -- declaration ----------------------------------------------------------------------
+
+    def contribute_to_class(self, cls: type[models.Model], name: str, **kwargs: Any) -> None:
+        """Add the field, its accessor, its through model and the declared reverse relations."""
+        self.remote_field.related_name = _HIDDEN_REL_NAME.format(name=name)
+        self.reverse_fields = {}
+        self._link = None
+        super().contribute_to_class(cls, name, **kwargs)
+        setattr(cls, self.name, FederatedManyToManyDescriptor(self))
+        if cls._meta.abstract or cls._meta.swapped:
+            return
+        labels = {"class": cls.__name__.lower(), "app_label": cls._meta.app_label.lower()}
+        if self.target_related_name_init:
+            self.target_related_name = self.target_related_name_init % labels
+        if self.target_related_query_name_init:
+            self.target_related_query_name = self.target_related_query_name_init % labels
+        through = self.remote_field.through
+        if through is None:
+            self.remote_field.through = create_federated_through_model(self, cls)
+            self._through_ready()
+        else:
+
+            def resolve_through(model: Any, through_model: Any, field: Any) -> None:
+                field.remote_field.through = through_model
+                field._through_ready()
+
+            lazy_related_operation(resolve_through, cls, through, field=self)
+
+    def _through_ready(self) -> None:
+        if isinstance(self.model._meta.apps, StateApps):
+            return  # migration states need the table only, not the reverse relations
+        for model in self.declared_models:
+            self.add_relation(model, _declared=True)
+
+    def contribute_to_related_class(self, cls: Any, related: Any) -> None:
+        """Add nothing to ``GenericContentType``: reverse relations are per target model."""
+
+    def add_relation(
+        self, model: Any, on_delete: Any = None, auto: bool = False, _declared: bool = False
+    ) -> None:
+        """Give ``model`` (a class or "app_label.Model") a reverse relation to this field."""
+
+        def add(source: Any, target: type[models.Model]) -> None:
+            self._add_reverse(target, on_delete=on_delete, added=not _declared, auto=auto)
+
+        lazy_related_operation(add, self.model, model)
+
+    def _add_reverse(
+        self, target: type[models.Model], on_delete: Any, added: bool, auto: bool
+    ) -> None:
+        if self.for_concrete_model:
+            target = target._meta.concrete_model
+        if target in self.reverse_fields:
+            return
+        if target._meta.abstract:
+            raise TypeError(f"Cannot relate {self} to the abstract model {target.__name__}.")
+        reverse = FederatedManyToManyReverse(self, on_delete=on_delete, added=added, auto=auto)
+        self.reverse_fields[target] = reverse
+        name = self.related_query_name()
+        reverse.contribute_to_class(target, name)
+        # The Collector reads the private fields of the class it deletes: give the existing
+        # proxies of the target the reverse relation too (later ones inherit it).
+        registered = target._meta.apps.all_models.values()  # usable while models load
+        for proxy in [model for app_models in registered for model in app_models.values()]:
+            if (
+                proxy._meta.proxy
+                and proxy._meta.concrete_model is target
+                and not any(f.name == name for f in proxy._meta.private_fields)
+            ):
+                FederatedManyToManyReverse(
+                    self, on_delete=on_delete, added=added, auto=auto
+                ).contribute_to_class(proxy, name)
+
+    def get_related_models(self, include_auto: bool = False) -> list[type[models.Model]]:
+        """Return the models with a reverse relation (those added automatically if asked)."""
+        return [
+            model
+            for model, reverse in self.reverse_fields.items()
+            if include_auto or not reverse.auto
+        ]
+
+    @property
+    def link(self) -> ThroughLink:
+        """Return the roles of the through model's fields (source, type, object id)."""
+        if self._link is None:
+            through = self.remote_field.through
+            if isinstance(through, str) or through is None:
+                raise ValueError(f"The through model of {self} is not installed: {through!r}.")
+            self._link = ThroughLink.for_through(
+                through, self.model, self.remote_field.through_fields
+            )
+        return self._link
+
+    def related_query_name(self) -> str:
+        """Return the name that filters a target model by this relation (``user__...``)."""
+        return (
+            self.target_related_query_name
+            or self.target_related_name
+            or self.model._meta.model_name
+        )
+
+    def get_accessor_name(self) -> str | None:
+        """Return the reverse accessor of target objects, ``None`` when hidden ('+')."""
+        if self.target_related_name:
+            if self.target_related_name.endswith("+"):
+                return None
+            return self.target_related_name
+        return f"{self.model._meta.model_name}_set"
+
+    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+        """Return the arguments that rebuild this field (declared targets as labels)."""
+        name, path, args, kwargs = super().deconstruct()
+        path = "federated_relations.fields.FederatedManyToManyField"
+        for key in ("related_name", "related_query_name", "limit_choices_to", "null"):
+            kwargs.pop(key, None)
+        args = [self._label(model) for model in self.declared_models]
+        through = self.remote_field.through
+        if through is not None:
+            if isinstance(through, str):
+                kwargs["through"] = through
+            elif not through._meta.auto_created:
+                kwargs["through"] = through._meta.label
+        if self.remote_field.through_fields:
+            kwargs["through_fields"] = list(self.remote_field.through_fields)
+        if self.on_delete is not CASCADE:
+            kwargs["on_delete"] = self.on_delete
+        if self._on_delete_src is not None:
+            kwargs["on_delete_src"] = self._on_delete_src
+        if self._on_delete_tgt is not None:
+            kwargs["on_delete_tgt"] = self._on_delete_tgt
+        for key, value in (
+            ("related_name", self.target_related_name_init),
+            ("related_query_name", self.target_related_query_name_init),
+        ):
+            if value is not None:
+                kwargs[key] = value
+        if self.db_table is not None:
+            kwargs["db_table"] = self.db_table
+        if not self.remote_field.db_constraint:
+            kwargs["db_constraint"] = False
+        if self.pk_maxlength != 16:
+            kwargs["pk_maxlength"] = self.pk_maxlength
+        if not self.for_concrete_model:
+            kwargs["for_concrete_model"] = False
+        return name, path, args, kwargs
+
+    def _label(self, model: Any) -> str:
+        if isinstance(model, str):
+            if "." not in model:
+                model = f"{self.model._meta.app_label}.{model}"
+            return model.lower()
+        return model._meta.label_lower
+
+    # -- database -------------------------------------------------------------------------
+
+    def db_type(self, connection: Any) -> None:
+        """Return ``None``: the relation lives in the through table, not in a column."""
+        return None
+
+    def get_internal_type(self) -> str:
+        """Return "ManyToManyField": what Django's tools expect of a many-to-many field."""
+        return "ManyToManyField"
+
+    def m2m_db_table(self) -> str:
+        """Return the through table's name."""
+        return self.remote_field.through._meta.db_table
+
+    def m2m_field_name(self) -> str:
+        """Return the name of the through model's foreign key to the source model."""
+        return self.link.source
+
+    def m2m_column_name(self) -> str:
+        """Return the column of the through model's foreign key to the source model."""
+        return self.link.source_field.column
+
+    def m2m_reverse_field_name(self) -> str:
+        """Return the through field holding the target pk (altered with ``pk_maxlength``)."""
+        return self.link.object_id
+
+    def m2m_reverse_name(self) -> str:
+        """Return the through columns identifying the target: type id, then object id.
+
+        A column list, because the SQLite schema editor copies ``id``, ``m2m_column_name()``
+        and ``m2m_reverse_name()`` when it rebuilds a renamed through table.
+        """
+        return f"{self.link.content_type_field.column}, {self.link.object_id_field.column}"
+
+    def get_path_info(self, filtered_relation: Any = None) -> list[PathInfo]:
+        """Join the source model to the through rows (``user.videos__object_id=...``)."""
+        return self.link.source_field.get_reverse_path_info(filtered_relation)
+
+    @cached_property
+    def path_infos(self) -> list[PathInfo]:
+        """Return the joins from the source model to the through rows (cached)."""
+        return self.get_path_info()
+
+    def get_reverse_path_info(self, filtered_relation: Any = None) -> list[PathInfo]:
+        """Join the type table to the source model through the through rows."""
+        link = self.link
+        return [
+            *link.content_type_field.get_reverse_path_info(filtered_relation),
+            *link.source_field.get_path_info(filtered_relation),
+        ]
+
+    @cached_property
+    def reverse_path_infos(self) -> list[PathInfo]:
+        """Return the joins from the type table to the source model (cached)."""
+        return self.get_reverse_path_info()
+
+    # -- forms and serialization ----------------------------------------------------------
+
+    def value_from_object(self, obj: models.Model) -> list[Any]:
+        """Return the targets of ``obj`` (what a form shows as initial value)."""
+        return [] if obj.pk is None else list(getattr(obj, self.attname).all())
+
+    def save_form_data(self, instance: models.Model, data: Any) -> None:
+        """Replace the targets of ``instance`` with ``data``."""
+        getattr(instance, self.attname).set(data or ())
+
+    def formfield(self, **kwargs: Any) -> Any:
+        """Return a multiple choice field over the objects of the related local models."""
+        from .forms import FederatedMultipleChoiceField
+
+        defaults = {
+            "form_class": FederatedMultipleChoiceField,
+            "target_models": self.get_related_models(),
+            "for_concrete_model": self.for_concrete_model,
+            "required": not self.blank,
+            "label": capfirst(self.verbose_name),
+            "help_text": self.help_text,
+        }
+        defaults.update(kwargs)
+        form_class = defaults.pop("form_class")
+        if not isinstance(form_class, type) or not issubclass(
+            form_class, FederatedMultipleChoiceField
+        ):
+            form_class = FederatedMultipleChoiceField
+        for key in ("widget_kwargs", "queryset", "limit_choices_to", "choices_form_class"):
+            defaults.pop(key, None)
+        return form_class(**defaults)
+
+    # -- checks ---------------------------------------------------------------------------
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        """Run Field's checks and gm2m's, under ``federated_relations.E…`` ids."""
+        return [
+            *models.Field.check(self, **kwargs),
+            *self._check_unique(),
+            *self._check_relationship_model(),
+            *self._check_relations(),
+        ]
+
+    def _check_unique(self) -> list[checks.CheckMessage]:
+        if self.unique:
+            return [
+                checks.Error(
+                    "FederatedManyToManyFields cannot be unique.",
+                    obj=self,
+                    id="federated_relations.E001",
+                )
+            ]
+        return []
+
+    def _check_relationship_model(self) -> list[checks.CheckMessage]:
+        from .checks import check_through_model
+
+        return check_through_model(self)
+
+    def _check_relations(self) -> list[checks.CheckMessage]:
+        from .checks import check_reverse_relations
+
+        return check_reverse_relations(self)
+
+
+class FederatedManyToManyReverse(FederatedRelation):
+    """The reverse side of a ``FederatedManyToManyField`` on one target model (private).
+
+    A ``FederatedRelation`` to the through model, so joins from the target reuse its ON
+    clause (this project's type only, object id = pk cast to text), extended by the
+    through model's foreign key to the source: ``Movie.objects.filter(user__name="x")``.
+    Its ``bulk_related_objects`` applies the field's ``on_delete_tgt`` handler when targets
+    are deleted through Django's ``Collector``. The accessor (``movie.user_set``) is a
+    ``ReverseFederatedManyToManyDescriptor``.
+    """
+
+    auto_created = True
+
+    def __init__(
+        self,
+        m2m_field: FederatedManyToManyField,
+        on_delete: Any = None,
+        added: bool = False,
+        auto: bool = False,
+    ) -> None:
+        link = m2m_field.link
+        super().__init__(
+            link.through,
+            object_id_field=link.object_id,
+            content_type_field=link.content_type,
+            for_concrete_model=m2m_field.for_concrete_model,
+        )
+        self.m2m_field = m2m_field
+        self.on_delete_tgt = on_delete
+        self.added = added
+        self.auto = auto
+
+    def contribute_to_class(self, cls: type[models.Model], name: str, **kwargs: Any) -> None:
+        """Add the private field and the accessor (not ``GenericRelation``'s descriptor)."""
+        kwargs["private_only"] = True
+        RelatedField.contribute_to_class(self, cls, name, **kwargs)
+        self.model = cls
+        accessor = self.m2m_field.get_accessor_name()
+        if accessor and not self.m2m_field.model._meta.swapped:
+            setattr(cls, accessor, ReverseFederatedManyToManyDescriptor(self))
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        """Return no errors: ``FederatedManyToManyField.check()`` checks the relation."""
+        return []
+
+    @property
+    def handler(self) -> Any:
+        """Return the deletion handler for targets of this model."""
+        return self.on_delete_tgt or self.m2m_field.on_delete_tgt
+
+    def get_content_type(self) -> Any:
+        """Return the type of this target model in the through model's type table."""
+        return self.m2m_field.link.type_for_model(
+            self.model, for_concrete_model=self.for_concrete_model
+        )
+
+    def get_extra_restriction(self, alias: str | None, remote_alias: str) -> WhereNode:
+        """Return ``FederatedRelation``'s ON clause; gm2m-style rows hold ContentType ids."""
+        if self.m2m_field.link.is_generic:
+            return super().get_extra_restriction(alias, remote_alias)
+        opts = self.remote_field.model._meta
+        ct_field = opts.get_field(self.content_type_field_name)
+        type_id = self.get_content_type().pk
+        conditions: list[Any] = [
+            ct_field.get_lookup("exact")(ct_field.get_col(remote_alias), type_id)
+        ]
+        if alias is not None:
+            object_id_field = opts.get_field(self.object_id_field_name)
+            conditions.append(
+                ObjectIdExact(
+                    object_id_field.get_col(remote_alias), self.model._meta.pk.get_col(alias)
+                )
+            )
+        return WhereNode(conditions, connector=AND)
+
+    def get_path_info(self, filtered_relation: Any = None) -> list[PathInfo]:
+        """Join the target to the through rows (typed ON clause), then to the source."""
+        return [
+            *super().get_path_info(filtered_relation),
+            *self.m2m_field.link.source_field.get_path_info(filtered_relation),
+        ]
+
+    def bulk_related_objects(
+        self, objs: list[models.Model], using: str = DEFAULT_DB_ALIAS
+    ) -> models.QuerySet:
+        """Return the through rows the Collector deletes with ``objs`` (per the handler)."""
+        from .deletion import target_rows_to_delete
+
+        link = self.m2m_field.link
+        type_id = link.type_for_model(self.model, self.for_concrete_model, using=using).pk
+        rows = link.through._base_manager.db_manager(using).filter(
+            **{
+                link.content_type_field.attname: type_id,
+                f"{link.object_id}__in": [pk_to_string(obj._meta.pk, obj.pk) for obj in objs],
+            }
+        )
+        return target_rows_to_delete(self.m2m_field, self.handler, objs, rows)
+
+
+def remote_reverse_accessor(obj: Any, name: str) -> Any:
+    """Return ``obj.<name>`` for a remote object: the reverse manager of a local field.
+
+    Every ``FederatedManyToManyField`` whose through model types targets with
+    ``GenericContentType`` gives remote objects its accessor (``related_name`` or
+    ``<source model>_set``), whatever models it declares. ``None`` if there is none.
+    """
+    from django.apps import apps
+
+    from .managers import create_federated_reverse_m2m_manager
+
+    for model in apps.get_models():
+        for field in model._meta.local_many_to_many:
+            if (
+                isinstance(field, FederatedManyToManyField)
+                and field.model is model
+                and field.get_accessor_name() == name
+                and field.link.is_generic
+            ):
+                return create_federated_reverse_m2m_manager(field)(obj)
+    return None

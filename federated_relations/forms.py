@@ -145,3 +145,94 @@ def federated_inlineformset_factory(
     FormSet.ct_fk_field = fk
     FormSet.for_concrete_model = for_concrete_model
     return FormSet
+
+
+# --- FederatedManyToManyField ------------------------------------------------------------
+
+from django import forms as _forms  # noqa: E402
+
+
+class FederatedMultipleChoiceField(_forms.MultipleChoiceField):
+    """The form field of a ``FederatedManyToManyField``: pick objects of its local models.
+
+    Choices are grouped by model; a value is ``"<GenericContentType id>:<pk>"`` and
+    ``clean()`` returns the model instances (loaded by the resolver), ready for
+    ``manager.set()``. Remote targets are not offered: a form edits this server's objects.
+    """
+
+    def __init__(
+        self,
+        *,
+        target_models: Sequence[type[models.Model]] = (),
+        for_concrete_model: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self.target_models = list(target_models)
+        self.for_concrete_model = for_concrete_model
+        kwargs.pop("max_length", None)
+        super().__init__(choices=self._model_choices, **kwargs)
+
+    def _type(self, model: Any) -> GenericContentType:
+        return GenericContentType.objects.get_for_model(
+            model, for_concrete_model=self.for_concrete_model
+        )
+
+    def _model_choices(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        groups = []
+        for model in self.target_models:
+            type_id = self._type(model).pk
+            options = [
+                (f"{type_id}:{pk_to_string(model._meta.pk, obj.pk)}", str(obj))
+                for obj in model._default_manager.all()
+            ]
+            groups.append((str(model._meta.verbose_name_plural).capitalize(), options))
+        return groups
+
+    def prepare_value(self, value: Any) -> Any:
+        """Return the choice values of objects (strings are already values)."""
+        if value is None:
+            return []
+        if isinstance(value, (str, models.Model)):
+            value = [value]
+        prepared = []
+        for item in value:
+            if isinstance(item, models.Model):
+                prepared.append(
+                    f"{self._type(item).pk}:{pk_to_string(item._meta.pk, item.pk)}"
+                )
+            else:
+                prepared.append(str(item))
+        return prepared
+
+    def clean(self, value: Any) -> list[Any]:
+        """Validate the chosen values and return the objects they name."""
+        values = super().clean(self.prepare_value(value))
+        from . import resolver
+
+        wanted: dict[GenericContentType, list[str]] = {}
+        for item in values:
+            type_id, _, object_id = item.partition(":")
+            content_type = GenericContentType.objects.get_for_id(int(type_id))
+            wanted.setdefault(content_type, []).append(object_id)
+        found = resolver.resolve(wanted)
+        objects = []
+        for item in values:
+            type_id, _, object_id = item.partition(":")
+            content_type = GenericContentType.objects.get_for_id(int(type_id))
+            obj = found.get(resolver.key_of(content_type, object_id))
+            if obj is None:
+                raise _forms.ValidationError(
+                    self.error_messages["invalid_choice"], code="invalid_choice",
+                    params={"value": item},
+                )
+            objects.append(obj)
+        return objects
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        """Compare chosen values as sets."""
+        if self.disabled:
+            return False
+        return set(self.prepare_value(initial)) != set(self.prepare_value(data))
+
+
+__all__ += ["FederatedMultipleChoiceField"]

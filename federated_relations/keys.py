@@ -15,10 +15,18 @@ from typing import Any
 from django.core.exceptions import FieldError
 from django.db import models
 from django.db.models.expressions import Expression
+from django.db.models.fields.related_lookups import RelatedExact, RelatedIn
 from django.db.models.functions import Cast
-from django.db.models.lookups import Exact
+from django.db.models.lookups import Exact, In
 
-__all__ = ["ObjectIdExact", "as_canonical_text", "is_text_field", "pk_to_string"]
+__all__ = [
+    "ObjectIdExact",
+    "RelationExact",
+    "RelationIn",
+    "as_canonical_text",
+    "is_text_field",
+    "pk_to_string",
+]
 
 
 def is_text_field(field: models.Field) -> bool:
@@ -98,3 +106,59 @@ class _HyphenatedHex(Expression):
             return f"CONCAT_WS('-', {', '.join(pieces)})", params * 5
         hyphenated = " || '-' || ".join(pieces)
         return f"LOWER({hyphenated})", params * 5
+
+
+def _prep_for_column(column: models.Field, value: Any) -> Any:
+    if isinstance(value, models.Model):
+        if value.pk is None:
+            raise ValueError("Model instances passed to related filters must be saved.")
+        value = value.pk
+    return column.get_prep_value(value)
+
+
+class _PreparedForColumnMixin:
+    """Prepare the values of ``relation=obj`` / ``relation__in=[...]`` for the compared column.
+
+    A generic relation's path reports the primary key of the *other* end as its target
+    (``GenericRelation`` does the same), so Django would prepare a UUID or string pk with
+    the referencing model's integer pk field: ``int(uuid)`` is sent, or ``int("slug")``
+    fails. The column being compared (``lhs.target``) is the right field on both sides.
+    """
+
+    lhs: Any
+
+    def _column(self) -> models.Field | None:
+        return getattr(self.lhs, "target", None)
+
+    def get_db_prep_lookup(self, value: Any, connection: Any) -> tuple[str, list[Any]]:
+        column = self._column()
+        if column is None:
+            return super().get_db_prep_lookup(value, connection)  # type: ignore[misc]
+        values = value if self.get_db_prep_lookup_value_is_iterable else [value]  # type: ignore[attr-defined]
+        prepared = [
+            v if hasattr(v, "as_sql") else column.get_db_prep_value(v, connection, prepared=True)
+            for v in values
+        ]
+        return ("%s", prepared)
+
+
+class RelationExact(_PreparedForColumnMixin, RelatedExact):
+    """``exact`` across a ``FederatedRelation``, in either direction."""
+
+    def get_prep_lookup(self) -> Any:
+        column = self._column()
+        if column is None or hasattr(self.rhs, "resolve_expression"):
+            return super().get_prep_lookup()
+        self.rhs = _prep_for_column(column, self.rhs)
+        return Exact.get_prep_lookup(self)
+
+
+class RelationIn(_PreparedForColumnMixin, RelatedIn):
+    """``in`` across a ``FederatedRelation``, in either direction."""
+
+    def get_prep_lookup(self) -> Any:
+        column = self._column()
+        if column is None or not self.rhs_is_direct_value():
+            return super().get_prep_lookup()
+        self.rhs = [_prep_for_column(column, value) for value in self.rhs]
+        return In.get_prep_lookup(self)

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.contrib.contenttypes.fields import create_generic_related_manager
+from django.db import connections, models, router, transaction
+from django.db.models import Q
+from django.db.models.query import BaseIterable, ModelIterable
 
+from . import resolver
+from .keys import pk_to_string
 from .models import GenericContentType
 
-__all__ = ["create_federated_related_manager"]
+__all__ = [
+    "FederatedTargetQuerySet",
+    "create_federated_m2m_manager",
+    "create_federated_related_manager",
+    "create_federated_reverse_m2m_manager",
+]
 
 
 def create_federated_related_manager(superclass: type, rel: Any) -> type:
@@ -48,3 +60,553 @@ def create_federated_related_manager(superclass: type, rel: Any) -> type:
             return manager_class(instance=self.instance)
 
     return FederatedRelatedObjectManager
+
+
+# --- FederatedManyToManyField ------------------------------------------------------------
+
+
+class FederatedTargetIterable(BaseIterable):
+    """Yield the targets of the through rows of a queryset, loaded by ``resolver.resolve``.
+
+    One query reads the rows' (type, object id), then the resolver loads one query per
+    local type (one batch per peer type); rows whose target no longer exists are skipped.
+    """
+
+    def __iter__(self) -> Iterator[Any]:
+        queryset = self.queryset
+        link = queryset.field.link
+        if not queryset.ordered:
+            queryset = queryset.order_by("pk")  # the order in which targets were added
+        rows = list(queryset.values_list(link.content_type_field.attname, link.object_id))
+        for obj in load_targets(queryset.field, rows, queryset.db):
+            if obj is not None:
+                yield obj
+
+
+def load_targets(
+    field: Any,
+    rows: Iterable[tuple[Any, str]],
+    using: str | None,
+    querysets: dict[int, models.QuerySet] | None = None,
+) -> list[Any]:
+    """Return the target of each ``(type id, object id)`` row (``None`` if it is gone).
+
+    Every target is loaded by ``resolver.resolve``: one query per local type, one batch
+    per remote type, whatever the number of rows.
+    """
+    rows = list(rows)
+    link = field.link
+    types = link.generic_types({type_id for type_id, _ in rows}, using)
+    wanted: dict[GenericContentType, set[str]] = defaultdict(set)
+    for type_id, object_id in rows:
+        if type_id in types:
+            wanted[types[type_id]].add(object_id)
+    for content_type in wanted:
+        model = content_type.model_class()
+        if model is not None and model._meta.concrete_model not in field.reverse_fields:
+            # Rows written without the manager (custom through models) relate new models.
+            field.add_relation(model, auto=True)
+    found = resolver.resolve(wanted, using=using, querysets=querysets)
+    # resolver.key_of() per row, with each type's pk field looked up once.
+    pk_fields = {}
+    for type_id, content_type in types.items():
+        model = content_type.model_class()
+        pk_fields[type_id] = (content_type.pk, model._meta.pk if model is not None else None)
+    targets = []
+    for type_id, object_id in rows:
+        obj = None
+        if type_id in pk_fields:
+            generic_id, pk_field = pk_fields[type_id]
+            obj = found.get((generic_id, pk_to_string(pk_field, object_id)))
+        targets.append(obj)
+    return targets
+
+
+class FederatedTargetQuerySet(models.QuerySet):
+    """A queryset of through rows that yields their targets, as gm2m's does.
+
+    ``filter(Model=Movie)`` / ``filter(Model__in=[Movie, "app.Song"])`` keep the rows of
+    these target models; other lookups apply to the through rows. ``count()`` and
+    ``exists()`` count rows. ``field`` is set on the subclass made for each field.
+    """
+
+    field: Any = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self._iterable_class is ModelIterable:
+            self._iterable_class = FederatedTargetIterable
+
+    def _model_filter(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        targets = list(kwargs.pop("Model__in", ()))
+        if "Model" in kwargs:
+            targets.append(kwargs.pop("Model"))
+        if targets or "Model__in" in kwargs:
+            link = self.field.link
+            type_ids = []
+            for model in targets:
+                if isinstance(model, str):
+                    model = self.field.model._meta.apps.get_model(model)
+                type_ids.append(
+                    link.type_for_model(model, self.field.for_concrete_model, using=self.db).pk
+                )
+            kwargs[f"{link.content_type_field.attname}__in"] = type_ids
+        return kwargs
+
+    def filter(self, *args: Any, **kwargs: Any) -> FederatedTargetQuerySet:
+        """Filter the rows; ``Model``/``Model__in`` select target models."""
+        return super().filter(*args, **self._model_filter(kwargs))
+
+    def exclude(self, *args: Any, **kwargs: Any) -> FederatedTargetQuerySet:
+        """Exclude rows; ``Model``/``Model__in`` exclude target models."""
+        return super().exclude(*args, **self._model_filter(kwargs))
+
+
+def create_federated_m2m_manager(field: Any) -> type:
+    """Return the manager class of ``instance.<FederatedManyToManyField>``.
+
+    Its queryset is the instance's through rows, iterated as targets. ``add``, ``remove``,
+    ``clear`` and ``set`` accept model instances and remote objects mixed; adding a target
+    twice stores it once (the through table is unique on source, type, pk).
+    """
+    queryset_class = type(
+        "FederatedTargetQuerySet", (FederatedTargetQuerySet,), {"field": field}
+    )
+    base = models.manager.BaseManager.from_queryset(queryset_class)
+
+    class FederatedManyToManyManager(base):  # type: ignore[misc, valid-type]
+        """The targets of one source instance."""
+
+        def __init__(self, instance: models.Model) -> None:
+            super().__init__()
+            self.instance = instance
+            self.field = field
+            self.link = field.link
+            self.model = self.link.through
+            self.through = self.link.through
+            self.prefetch_cache_name = field.name
+            if instance.pk is None:
+                raise ValueError(
+                    f'"{instance!r}" needs to have a value for field '
+                    f'"{instance._meta.pk.attname}" before this many-to-many relationship '
+                    "can be used."
+                )
+            self.core_filters = {self.link.source_field.attname: instance.pk}
+
+        def __call__(self, *, manager: str) -> Any:
+            """Return this manager (``user.videos(manager="...")`` has one queryset class)."""
+            return type(self)(self.instance)
+
+        def _db_read(self) -> str:
+            return self._db or router.db_for_read(self.through, instance=self.instance)
+
+        def _db_write(self) -> str:
+            return router.db_for_write(self.through, instance=self.instance)
+
+        def get_queryset(self) -> models.QuerySet:
+            """Return the prefetched targets, or the instance's rows (iterated as targets)."""
+            try:
+                return self.instance._prefetched_objects_cache[self.prefetch_cache_name]
+            except (AttributeError, KeyError):
+                queryset = super().get_queryset().using(self._db_read())
+                queryset._add_hints(instance=self.instance)
+                # Deferred like Django's related managers: prefetching replaces the
+                # results, so the filter is only built if the queryset is evaluated.
+                queryset._defer_next_filter = True
+                return queryset._next_is_sticky().filter(**self.core_filters)
+
+        def _apply_rel_filters(self, queryset: models.QuerySet) -> models.QuerySet:
+            """Return this instance's rows (a ``Prefetch`` queryset is a target model's)."""
+            return self.get_queryset()
+
+        def get_prefetch_querysets(
+            self, instances: list[models.Model], querysets: list[models.QuerySet] | None = None
+        ) -> tuple[Any, ...]:
+            """Load the targets of ``instances``: 1 query for the rows, 1 per target type."""
+            using = self._db or router.db_for_read(self.through, instance=instances[0])
+            link = self.link
+            custom: dict[int, models.QuerySet] = {}
+            generic = GenericContentType.objects.db_manager(using)
+            for queryset in querysets or ():
+                type_id = generic.get_for_model(
+                    queryset.model, for_concrete_model=field.for_concrete_model
+                ).pk
+                if type_id in custom:
+                    raise ValueError("Only one queryset is allowed for each target model.")
+                custom[type_id] = queryset
+            rows = list(
+                self.through._base_manager.using(using)
+                .filter(**{f"{link.source_field.attname}__in": {i.pk for i in instances}})
+                .order_by("pk")
+                .values_list(
+                    link.source_field.attname, link.content_type_field.attname, link.object_id
+                )
+            )
+            loaded = load_targets(field, [row[1:] for row in rows], using, custom)
+            # A target may belong to several sources: the objects are matched to their
+            # source in order, as prefetch_one_level() reads them once each, in order.
+            pairs = [(row[0], obj) for row, obj in zip(rows, loaded) if obj is not None]
+            sources = iter([source for source, _obj in pairs])
+            return (
+                [obj for _source, obj in pairs],
+                lambda obj: next(sources),
+                lambda instance: instance.pk,
+                False,
+                self.prefetch_cache_name,
+                False,
+            )
+
+        def _check_through(self, method: str) -> None:
+            if not self.through._meta.auto_created:
+                opts = self.through._meta
+                raise AttributeError(
+                    f"Cannot use {method}() on a FederatedManyToManyField which specifies "
+                    f"an intermediary model. Use {opts.app_label}.{opts.object_name}'s "
+                    "Manager instead."
+                )
+
+        def _keys(self, objs: Iterable[Any], using: str) -> list[tuple[Any, str]]:
+            keys: dict[tuple[Any, str], None] = {}
+            for obj in objs:
+                if isinstance(obj, models.Model):
+                    if obj.pk is None:
+                        raise ValueError(
+                            f'Cannot add "{obj!r}": the value for field '
+                            f'"{obj._meta.pk.attname}" is None'
+                        )
+                    model = type(obj)
+                    if field.for_concrete_model:
+                        model = model._meta.concrete_model
+                    if model not in field.reverse_fields:
+                        field.add_relation(model, auto=True)
+                key = self.link.key(obj, field.for_concrete_model, using)
+                max_length = self.link.object_id_field.max_length
+                if max_length is not None and len(key[1]) > max_length:
+                    raise ValueError(
+                        f"The pk of {obj!r} ({key[1]!r}) is longer than the "
+                        f"{max_length} characters of {self.through._meta.label}."
+                        f"{self.link.object_id}: raise the field's pk_maxlength."
+                    )
+                keys[key] = None
+            return list(keys)
+
+        def _insert(self, keys: Iterable[tuple[Any, str]], using: str) -> None:
+            link = self.link
+            rows = [
+                self.through(
+                    **{
+                        link.source_field.attname: self.instance.pk,
+                        link.content_type_field.attname: type_id,
+                        link.object_id: object_id,
+                    }
+                )
+                for type_id, object_id in keys
+            ]
+            if rows:
+                self.through._base_manager.using(using).bulk_create(rows, ignore_conflicts=True)
+
+        def _delete(self, keys: Iterable[tuple[Any, str]], using: str) -> None:
+            link = self.link
+            by_type: dict[Any, list[str]] = defaultdict(list)
+            for type_id, object_id in keys:
+                by_type[type_id].append(object_id)
+            if not by_type:
+                return
+            condition = Q(
+                *(
+                    Q(
+                        **{
+                            link.content_type_field.attname: type_id,
+                            f"{link.object_id}__in": object_ids,
+                        }
+                    )
+                    for type_id, object_ids in by_type.items()
+                ),
+                _connector=Q.OR,
+            )
+            self.through._base_manager.using(using).filter(
+                condition, **self.core_filters
+            ).delete()
+
+        def _remove_prefetched_objects(self) -> None:
+            try:
+                self.instance._prefetched_objects_cache.pop(self.prefetch_cache_name)
+            except (AttributeError, KeyError):
+                pass
+
+        def _lock_source(self, using: str) -> None:
+            # Writers that insert lock the source row first: rows are unique per source,
+            # so two set()/add() on one source queue up instead of deadlocking on the
+            # unique index (a set() deletes and inserts). Not needed without row locks.
+            if connections[using].features.has_select_for_update:
+                list(
+                    type(self.instance)
+                    ._base_manager.using(using)
+                    .select_for_update()
+                    .filter(pk=self.instance.pk)
+                    .values_list("pk", flat=True)
+                )
+
+        def add(self, *objs: Any) -> None:
+            """Add targets (model instances or remote objects); present ones stay once."""
+            self._check_through("add")
+            using = self._db_write()
+            keys = self._keys(objs, using)
+            self._remove_prefetched_objects()
+            with transaction.atomic(using=using, savepoint=False):
+                self._lock_source(using)
+                self._insert(keys, using)
+
+        add.alters_data = True  # type: ignore[attr-defined]
+
+        def remove(self, *objs: Any) -> None:
+            """Remove these targets from the relation."""
+            self._check_through("remove")
+            using = self._db_write()
+            self._remove_prefetched_objects()
+            self._delete(
+                [self.link.key(obj, field.for_concrete_model, using) for obj in objs], using
+            )
+
+        remove.alters_data = True  # type: ignore[attr-defined]
+
+        def clear(self) -> None:
+            """Remove every target from the relation."""
+            self._check_through("clear")
+            using = self._db_write()
+            self._remove_prefetched_objects()
+            self.through._base_manager.using(using).filter(**self.core_filters).delete()
+
+        clear.alters_data = True  # type: ignore[attr-defined]
+
+        def set(self, objs: Iterable[Any], *, clear: bool = False) -> None:
+            """Make ``objs`` the targets: remove the others and add the missing ones."""
+            self._check_through("set")
+            objs = tuple(objs)
+            using = self._db_write()
+            keys = self._keys(objs, using)
+            self._remove_prefetched_objects()
+            with transaction.atomic(using=using, savepoint=False):
+                self._lock_source(using)
+                if clear:
+                    self.clear()
+                    self._insert(keys, using)
+                    return
+                link = self.link
+                current = set(
+                    self.through._base_manager.using(using)
+                    .filter(**self.core_filters)
+                    .values_list(link.content_type_field.attname, link.object_id)
+                )
+                wanted = set(keys)
+                self._delete(current - wanted, using)
+                self._insert([key for key in keys if key not in current], using)
+
+        set.alters_data = True  # type: ignore[attr-defined]
+
+    return FederatedManyToManyManager
+
+
+def create_federated_reverse_m2m_manager(field: Any, superclass: type | None = None) -> type:
+    """Return the manager class of ``target.<accessor>`` (``movie.user_set``).
+
+    The target may be a local model instance or a remote object; the manager is the source
+    model's default manager (or ``superclass``) restricted to the sources whose through
+    rows point at it.
+    """
+    source_model = field.model
+    if superclass is None:
+        superclass = source_model._default_manager.__class__
+
+    class FederatedReverseManyToManyManager(superclass):  # type: ignore[misc, valid-type]
+        """The sources relating to one target."""
+
+        def __init__(self, instance: Any) -> None:
+            super().__init__()
+            self.instance = instance
+            self.field = field
+            self.link = field.link
+            self.model = source_model
+            self.through = self.link.through
+            self.prefetch_cache_name = field.get_accessor_name() or field.name
+            using = instance._state.db if isinstance(instance, models.Model) else None
+            if isinstance(instance, models.Model) and instance.pk is None:
+                raise ValueError(
+                    f'"{instance!r}" needs to have a value for field '
+                    f'"{instance._meta.pk.attname}" before this relationship can be used.'
+                )
+            self.type_id, self.object_id = self.link.key(
+                instance, field.for_concrete_model, using
+            )
+            self.core_filters = {
+                f"{field.name}__{self.link.content_type_field.attname}": self.type_id,
+                f"{field.name}__{self.link.object_id}": self.object_id,
+            }
+
+        def __call__(self, *, manager: str) -> Any:
+            """Return the manager built on the source model's manager named ``manager``."""
+            manager_class = create_federated_reverse_m2m_manager(
+                field, getattr(source_model, manager).__class__
+            )
+            return manager_class(self.instance)
+
+        def get_queryset(self) -> models.QuerySet:
+            """Return the prefetched sources, or the sources of this target's rows."""
+            cache = getattr(self.instance, "_prefetched_objects_cache", {})
+            if self.prefetch_cache_name in cache:
+                return cache[self.prefetch_cache_name]
+            queryset = super().get_queryset()
+            if isinstance(self.instance, models.Model):
+                queryset._add_hints(instance=self.instance)
+                queryset = queryset.using(
+                    router.db_for_read(source_model, instance=self.instance)
+                )
+            queryset._defer_next_filter = True
+            return queryset._next_is_sticky().filter(**self.core_filters)
+
+        def _apply_rel_filters(self, queryset: models.QuerySet) -> models.QuerySet:
+            """Restrict a ``Prefetch`` queryset to this target's sources."""
+            return queryset._next_is_sticky().filter(**self.core_filters)
+
+        def get_prefetch_querysets(
+            self, instances: list[Any], querysets: list[models.QuerySet] | None = None
+        ) -> tuple[Any, ...]:
+            """Load the sources of ``instances`` (targets of one model) in one query."""
+            if querysets and len(querysets) != 1:
+                raise ValueError(
+                    "querysets argument of get_prefetch_querysets() should have a length of 1."
+                )
+            queryset = querysets[0] if querysets else super().get_queryset()
+            using = queryset._db or router.db_for_read(source_model, instance=instances[0])
+            link = self.link
+            keys = {link.key(obj, field.for_concrete_model, using) for obj in instances}
+            by_type: dict[Any, list[str]] = defaultdict(list)
+            for type_id, object_id in keys:
+                by_type[type_id].append(object_id)
+            condition = Q(
+                *(
+                    Q(
+                        **{
+                            f"{field.name}__{link.content_type_field.attname}": type_id,
+                            f"{field.name}__{link.object_id}__in": object_ids,
+                        }
+                    )
+                    for type_id, object_ids in by_type.items()
+                ),
+                _connector=Q.OR,
+            )
+            queryset = queryset.using(using)._next_is_sticky().filter(condition)
+            # The joined through table is aliased by its name (as Django's M2M prefetch uses).
+            qn = connections[using].ops.quote_name
+            table = qn(self.through._meta.db_table)
+            queryset = queryset.extra(
+                select={
+                    "_fr_type_id": f"{table}.{qn(link.content_type_field.column)}",
+                    "_fr_object_id": f"{table}.{qn(link.object_id_field.column)}",
+                }
+            )
+            return (
+                queryset,
+                lambda source: (source._fr_type_id, source._fr_object_id),
+                lambda target: link.key(target, field.for_concrete_model, using),
+                False,
+                self.prefetch_cache_name,
+                False,
+            )
+
+        def _source_pks(self, objs: Iterable[models.Model]) -> list[Any]:
+            pks = []
+            for obj in objs:
+                if not isinstance(obj, source_model):
+                    raise TypeError(
+                        f"'{source_model._meta.object_name}' instance expected, got {obj!r}"
+                    )
+                pks.append(obj.pk)
+            return pks
+
+        def _rows(self, using: str) -> models.QuerySet:
+            return self.through._base_manager.using(using).filter(
+                **{
+                    self.link.content_type_field.attname: self.type_id,
+                    self.link.object_id: self.object_id,
+                }
+            )
+
+        def _check_through(self, method: str) -> None:
+            if not self.through._meta.auto_created:
+                opts = self.through._meta
+                raise AttributeError(
+                    f"Cannot use {method}() on a FederatedManyToManyField which specifies "
+                    f"an intermediary model. Use {opts.app_label}.{opts.object_name}'s "
+                    "Manager instead."
+                )
+
+        def _uncache(self) -> None:
+            getattr(self.instance, "_prefetched_objects_cache", {}).pop(
+                self.prefetch_cache_name, None
+            )
+
+        def add(self, *objs: models.Model) -> None:
+            """Relate these source instances to the target."""
+            self._check_through("add")
+            using = router.db_for_write(self.through)
+            self._uncache()
+            link = self.link
+            self.through._base_manager.using(using).bulk_create(
+                [
+                    self.through(
+                        **{
+                            link.source_field.attname: pk,
+                            link.content_type_field.attname: self.type_id,
+                            link.object_id: self.object_id,
+                        }
+                    )
+                    for pk in sorted(set(self._source_pks(objs)))  # lock order, as above
+                ],
+                ignore_conflicts=True,
+            )
+
+        add.alters_data = True  # type: ignore[attr-defined]
+
+        def remove(self, *objs: models.Model) -> None:
+            """Unrelate these source instances from the target."""
+            self._check_through("remove")
+            using = router.db_for_write(self.through)
+            self._uncache()
+            self._rows(using).filter(
+                **{f"{self.link.source_field.attname}__in": self._source_pks(objs)}
+            ).delete()
+
+        remove.alters_data = True  # type: ignore[attr-defined]
+
+        def clear(self) -> None:
+            """Unrelate every source from the target."""
+            self._check_through("clear")
+            self._uncache()
+            self._rows(router.db_for_write(self.through)).delete()
+
+        clear.alters_data = True  # type: ignore[attr-defined]
+
+        def set(self, objs: Iterable[models.Model], *, clear: bool = False) -> None:
+            """Make ``objs`` the sources relating to the target."""
+            self._check_through("set")
+            objs = tuple(objs)
+            using = router.db_for_write(self.through)
+            with transaction.atomic(using=using, savepoint=False):
+                if clear:
+                    self.clear()
+                    self.add(*objs)
+                    return
+                wanted = set(self._source_pks(objs))
+                current = set(
+                    self._rows(using).values_list(self.link.source_field.attname, flat=True)
+                )
+                self._uncache()
+                self._rows(using).filter(
+                    **{f"{self.link.source_field.attname}__in": current - wanted}
+                ).delete()
+                self.add(*[obj for obj in objs if obj.pk not in current])
+
+        set.alters_data = True  # type: ignore[attr-defined]
+
+    return FederatedReverseManyToManyManager

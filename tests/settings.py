@@ -22,6 +22,9 @@ INSTALLED_APPS = [
     "federated_relations",
     "through_models",
     "tests.testapp",
+    "tests.m2m_app",
+    "tests.admin_app",
+    "tests.library_app",
 ]
 
 MIDDLEWARE = [

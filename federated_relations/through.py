@@ -1,0 +1,273 @@
+"""The through table of a ``FederatedManyToManyField`` and how its columns are read.
+
+``create_federated_through_model`` is what ``create_many_to_many_intermediary_model`` is to
+``ManyToManyField``: one auto-created model per field (``_meta.auto_created`` is the source
+model), so Django's schema editor creates, drops and renames its table in migrations like
+any many-to-many table. ``ThroughLink`` names the four roles of a through model (source
+foreign key, federated or generic foreign key, its type and object-id columns) for the
+auto-created model and for custom ``through=`` models alike, including those written for
+django-gm2m (a ``ContentType`` foreign key and a ``GenericForeignKey``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist
+from django.db import connection, models
+from django.db.backends import utils as backend_utils
+from django.db.migrations.state import StateApps
+
+from . import resolver
+from .keys import ObjectIdExact, pk_to_string
+from .models import GenericContentType
+
+if TYPE_CHECKING:
+    from .fields import FederatedManyToManyField
+
+__all__ = [
+    "CONTENT_TYPE_FIELD",
+    "OBJECT_ID_FIELD",
+    "TARGET_FIELD",
+    "ThroughLink",
+    "create_federated_through_model",
+    "m2m_db_table",
+]
+
+#: Names of the target columns of an auto-created through model.
+CONTENT_TYPE_FIELD = "content_type"
+OBJECT_ID_FIELD = "object_id"
+TARGET_FIELD = "target"
+
+
+def m2m_db_table(field: FederatedManyToManyField, opts: Any) -> str:
+    """Return the table of ``field``'s through model, named as Django names M2M tables."""
+    through = field.remote_field.through
+    if through is not None and not isinstance(through, str):
+        return through._meta.db_table
+    if field.db_table:
+        return field.db_table
+    name = f"{backend_utils.strip_quotes(opts.db_table)}_{field.name}"
+    return backend_utils.truncate_name(name, connection.ops.max_name_length())
+
+
+def create_federated_through_model(
+    field: FederatedManyToManyField, klass: type[models.Model]
+) -> type[models.Model]:
+    """Create the through model of ``field`` on ``klass`` (source FK, type FK, pk string)."""
+    from .fields import FederatedForeignKey
+
+    name = f"{klass._meta.object_name}_{field.name}"
+    source = klass._meta.model_name
+    if source in (CONTENT_TYPE_FIELD, OBJECT_ID_FIELD, TARGET_FIELD):
+        source = f"from_{source}"
+    meta = type(
+        "Meta",
+        (),
+        {
+            "db_table": m2m_db_table(field, klass._meta),
+            "auto_created": klass,
+            "app_label": klass._meta.app_label,
+            "db_tablespace": klass._meta.db_tablespace,
+            "managed": klass._meta.managed,
+            "unique_together": ((source, CONTENT_TYPE_FIELD, OBJECT_ID_FIELD),),
+            "verbose_name": f"{source}-federated relationship",
+            "verbose_name_plural": f"{source}-federated relationships",
+            "apps": klass._meta.apps,
+        },
+    )
+    through = type(
+        name,
+        (models.Model,),
+        {
+            "Meta": meta,
+            "__module__": klass.__module__,
+            source: models.ForeignKey(
+                klass,
+                related_name=f"{name}+",
+                db_tablespace=field.db_tablespace,
+                db_constraint=field.remote_field.db_constraint,
+                on_delete=field.on_delete_src,
+            ),
+            CONTENT_TYPE_FIELD: models.ForeignKey(
+                # The state's own model in migrations, the class otherwise (no lazy lookup).
+                "federated_relations.GenericContentType"
+                if isinstance(klass._meta.apps, StateApps)
+                else GenericContentType,
+                related_name=f"{name}+",
+                db_tablespace=field.db_tablespace,
+                db_constraint=field.remote_field.db_constraint,
+                on_delete=models.CASCADE,
+            ),
+            # Created after the foreign keys, so the columns come in Django's order.
+            # Indexed: reverse access, reverse prefetch and target deletion look rows up
+            # by (type, object id), which the unique (source, type, id) index cannot serve.
+            OBJECT_ID_FIELD: (
+                models.TextField(db_index=True)
+                if field.pk_maxlength is None
+                else models.CharField(max_length=field.pk_maxlength, db_index=True)
+            ),
+            TARGET_FIELD: FederatedForeignKey(
+                ct_field=CONTENT_TYPE_FIELD,
+                fk_field=OBJECT_ID_FIELD,
+                for_concrete_model=field.for_concrete_model,
+            ),
+        },
+    )
+    # Lets the deletion handlers of the source FK report the field as sender (set after
+    # class creation: ModelBase would contribute the field to the through model).
+    through._federated_field = field
+    # Joins compare the text object id with typed pks by casting the pk (keys.py).
+    through._meta.get_field(OBJECT_ID_FIELD).register_lookup(ObjectIdExact)
+    return through
+
+
+@dataclass(frozen=True)
+class ThroughLink:
+    """The roles of the fields of a through model, found once per field.
+
+    ``type_model`` is ``GenericContentType`` (targets may be remote) or, for a through model
+    written for django-gm2m, ``ContentType`` (local targets only).
+    """
+
+    through: type[models.Model]
+    source: str
+    target: str
+    content_type: str
+    object_id: str
+
+    @classmethod
+    def for_through(
+        cls,
+        through: type[models.Model],
+        source_model: type[models.Model],
+        through_fields: Iterable[str] | None = None,
+    ) -> ThroughLink:
+        """Find the roles in ``through``: from ``through_fields`` or the unambiguous fields."""
+        names = list(through_fields or ())
+        opts = through._meta
+        if names and len(names) >= 2 and names[0] and names[1]:
+            source, target = names[0], names[1]
+        else:
+            source = next(
+                f.name
+                for f in opts.fields
+                if f.is_relation
+                and f.many_to_one
+                and _is_model(f.remote_field.model, source_model)
+            )
+            target = next(
+                f.name for f in opts.private_fields if isinstance(f, GenericForeignKey)
+            )
+        gfk = next(f for f in opts.private_fields if f.name == target)
+        content_type = names[2] if len(names) > 2 and names[2] else gfk.ct_field
+        object_id = names[3] if len(names) > 3 and names[3] else gfk.fk_field
+        opts.get_field(object_id).register_lookup(ObjectIdExact)
+        return cls(through, source, target, content_type, object_id)
+
+    @property
+    def source_field(self) -> models.ForeignKey:
+        """Return the foreign key to the source model."""
+        return self.through._meta.get_field(self.source)
+
+    @property
+    def content_type_field(self) -> models.ForeignKey:
+        """Return the foreign key to the type model."""
+        return self.through._meta.get_field(self.content_type)
+
+    @property
+    def object_id_field(self) -> models.Field:
+        """Return the column holding the target's pk."""
+        return self.through._meta.get_field(self.object_id)
+
+    @property
+    def type_model(self) -> type[models.Model]:
+        """Return ``GenericContentType`` or, for a gm2m-style through model, ``ContentType``."""
+        model = self.content_type_field.remote_field.model
+        if isinstance(model, str):  # not resolved yet while models are being loaded
+            app_label, _, name = model.rpartition(".")
+            model = self.through._meta.apps.get_registered_model(app_label, name)
+        return model
+
+    @property
+    def is_generic(self) -> bool:
+        """Whether targets are typed by ``GenericContentType`` (and so may be remote)."""
+        try:
+            return self.__dict__["_is_generic"]
+        except KeyError:
+            is_generic = self.type_model is not ContentType
+            # Cached on the (frozen) instance: the type column's model never changes.
+            self.__dict__["_is_generic"] = is_generic
+            return is_generic
+
+    def type_for_model(
+        self, model: Any, for_concrete_model: bool = True, using: str | None = None
+    ) -> Any:
+        """Return the type of a local model in this through model's type table."""
+        return self.type_model.objects.db_manager(using).get_for_model(
+            model, for_concrete_model=for_concrete_model
+        )
+
+    def key(
+        self, obj: Any, for_concrete_model: bool = True, using: str | None = None
+    ) -> tuple[int, str]:
+        """Return ``(type id, pk string)`` of a target: an instance or a remote object."""
+        if self.is_generic:
+            if isinstance(obj, models.Model):
+                # resolver.content_type_of() + key_of(), without looking the model up again.
+                ct = GenericContentType.objects.db_manager(using or obj._state.db).get_for_model(
+                    obj, for_concrete_model=for_concrete_model
+                )
+                return ct.pk, pk_to_string(obj._meta.pk, obj.pk)
+            ct = resolver.content_type_of(obj, for_concrete_model=for_concrete_model, using=using)
+            return resolver.key_of(ct, obj.pk)
+        if not isinstance(obj, models.Model):
+            raise TypeError(
+                f"{obj!r} is not a model instance; the through model "
+                f"{self.through._meta.label} stores ContentType ids, so its targets are local."
+            )
+        ct = self.type_for_model(obj, for_concrete_model, using)
+        return ct.pk, pk_to_string(obj._meta.pk, obj.pk)
+
+    def generic_types(self, type_ids: Iterable[Any], using: str | None) -> dict[Any, Any]:
+        """Return ``{type id: GenericContentType}`` for the type ids of this through model."""
+        ids = set(type_ids)
+        if self.is_generic:
+            return GenericContentType.objects.db_manager(using).get_for_ids(*ids)
+        manager = ContentType.objects.db_manager(using)
+        generic = GenericContentType.objects.db_manager(using)
+        result = {}
+        for type_id in ids:
+            model = manager.get_for_id(type_id).model_class()
+            if model is not None:
+                result[type_id] = generic.get_for_model(model, for_concrete_model=False)
+        return result
+
+    def local_type_id(self, generic_type_id: int, using: str | None) -> Any:
+        """Return the id in this through model's type table of a ``GenericContentType`` id."""
+        if self.is_generic:
+            return generic_type_id
+        ct = GenericContentType.objects.db_manager(using).get_for_id(generic_type_id)
+        model = ct.model_class()
+        if model is None:
+            return None
+        return ContentType.objects.db_manager(using).get_for_model(model, False).pk
+
+
+def _is_model(candidate: Any, model: type[models.Model]) -> bool:
+    if isinstance(candidate, str):
+        return candidate.lower() in (model._meta.label_lower, model._meta.model_name)
+    return candidate is model
+
+
+def check_field_exists(through: type[models.Model], name: str) -> bool:
+    """Return whether ``through`` has a field (concrete or private) called ``name``."""
+    try:
+        through._meta.get_field(name)
+    except FieldDoesNotExist:
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""Models of the ``FederatedManyToManyField`` tests (and of the gm2m parity tests)."""
