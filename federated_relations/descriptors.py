@@ -51,7 +51,22 @@ class ReverseFederatedManyToOneDescriptor(ReverseGenericManyToOneDescriptor):
         )
 
 
-class FederatedManyToManyDescriptor:
+class _ManagerDescriptor:
+    """A class attribute that gives, on an instance, a manager of ``related_manager_cls``."""
+
+    related_manager_cls: Any
+
+    def __get__(self, instance: Any, cls: Any = None) -> Any:
+        if instance is None:
+            return self
+        return self.related_manager_cls(instance)
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        # gm2m allows ``user.videos = [...]``; evaluate first, set() may clear (#19816).
+        self.__get__(instance).set(tuple(value))
+
+
+class FederatedManyToManyDescriptor(_ManagerDescriptor):
     """Accessor of a ``FederatedManyToManyField`` on the source model.
 
     On an instance it gives the manager of the targets; on the class it gives itself, with
@@ -72,15 +87,6 @@ class FederatedManyToManyDescriptor:
 
         return create_federated_m2m_manager(self.field)
 
-    def __get__(self, instance: Any, cls: Any = None) -> Any:
-        if instance is None:
-            return self
-        return self.related_manager_cls(instance)
-
-    def __set__(self, instance: Any, value: Any) -> None:
-        # gm2m allows ``user.videos = [...]``; evaluate first, set() may clear (#19816).
-        self.__get__(instance).set(tuple(value))
-
     def add_relation(self, model: Any, on_delete: Any = None, auto: bool = False) -> None:
         """Give ``model`` a reverse relation to this field (``Model.field.add_relation``)."""
         self.field.add_relation(model, on_delete=on_delete, auto=auto)
@@ -90,7 +96,7 @@ class FederatedManyToManyDescriptor:
         return self.field.get_related_models(include_auto)
 
 
-class ReverseFederatedManyToManyDescriptor:
+class ReverseFederatedManyToManyDescriptor(_ManagerDescriptor):
     """Accessor on a target model to the sources relating to an instance (``user_set``)."""
 
     def __init__(self, reverse_field: Any) -> None:
@@ -102,11 +108,3 @@ class ReverseFederatedManyToManyDescriptor:
         from .managers import create_federated_reverse_m2m_manager
 
         return create_federated_reverse_m2m_manager(self.field)
-
-    def __get__(self, instance: Any, cls: Any = None) -> Any:
-        if instance is None:
-            return self
-        return self.related_manager_cls(instance)
-
-    def __set__(self, instance: Any, value: Any) -> None:
-        self.__get__(instance).set(tuple(value))
