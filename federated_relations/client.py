@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -31,7 +32,15 @@ import requests
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.signals import setting_changed
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import HTTPError as URLLib3Error
 from urllib3.util import Retry, Timeout
+
+try:
+    from urllib3.response import BaseHTTPResponse
+except ImportError:  # urllib3 1.x: no read1(), iter_content() is used
+    BaseHTTPResponse = None  # type: ignore[assignment,misc]
 
 from . import signals
 from .conf import federated_settings
@@ -134,6 +143,78 @@ class _CircuitBreaker:
             )
 
 
+class _HeadersDeadline:
+    """Abort a connection whose answer's headers are not all in within the read timeout.
+
+    The socket timeout bounds each ``recv``, not the whole status line and headers: a
+    peer dripping one byte at a time would hold the caller for as long as it likes. A
+    timer shuts the socket down when the read timeout (what is left of ``TIMEOUT`` after
+    connecting, per attempt) is over; the read then fails and is not retried.
+    """
+
+    timeout: Any
+    sock: socket.socket | None
+    _expired: bool = False
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        seconds = self.timeout if isinstance(self.timeout, (int, float)) else None
+        if seconds is None and self.sock is not None:
+            seconds = self.sock.gettimeout()
+        timer = None
+        self._expired = False
+        if seconds is not None:
+            timer = threading.Timer(seconds, self._abort)
+            timer.daemon = True
+            timer.start()
+        try:
+            response = super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if self._expired:
+            # http.client takes the end of the stream for the end of the headers: what
+            # arrived is a truncated answer, never to be used.
+            response.close()
+            raise TimeoutError(f"The answer's headers took more than {seconds:g} s.")
+        return response
+
+    def _abort(self) -> None:
+        self._expired = True
+        sock = self.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _DeadlineHTTPConnection(_HeadersDeadline, HTTPConnection):
+    pass
+
+
+class _DeadlineHTTPSConnection(_HeadersDeadline, HTTPSConnection):
+    pass
+
+
+class _DeadlineHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _DeadlineHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """An ``HTTPAdapter`` whose connections bound the time to receive an answer's headers."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _DeadlineHTTPConnectionPool,
+            "https": _DeadlineHTTPSConnectionPool,
+        }
+
+
 def _default_session(pool_size: int) -> requests.Session:
     retry = Retry(
         total=2,
@@ -149,7 +230,7 @@ def _default_session(pool_size: int) -> requests.Session:
         # A peer must not be able to park our workers with "Retry-After: 3600".
         respect_retry_after_header=False,
     )
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
+    adapter = _DeadlineAdapter(max_retries=retry, pool_connections=1, pool_maxsize=pool_size)
     session = requests.Session()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -303,8 +384,15 @@ class FederationClient:
         deadline = time.monotonic() + self.timeout
         chunks: list[bytes] = []
         size = 0
+        raw = response.raw
+        if BaseHTTPResponse is not None and isinstance(raw, BaseHTTPResponse):
+            # read1() returns what has arrived, so the deadline is checked as a slow peer
+            # drips its answer; iter_content() would wait for each 64 KiB to fill up.
+            pieces = iter(lambda: raw.read1(64 * 1024, decode_content=True), b"")
+        else:
+            pieces = response.iter_content(64 * 1024)
         try:
-            for chunk in response.iter_content(64 * 1024):
+            for chunk in pieces:
                 size += len(chunk)
                 if size > limit:
                     raise _http_error(
@@ -319,7 +407,7 @@ class FederationClient:
                         f"answer to {method} {path}."
                     )
                 chunks.append(chunk)
-        except requests.RequestException as error:
+        except (requests.RequestException, URLLib3Error, OSError) as error:
             raise PeerUnavailable(
                 f"Peer {self.peer!r} broke off its answer to {method} {path}: {error}"
             ) from error

@@ -19,5 +19,7 @@ urlpatterns = [
     path("objects/<str:app_label>/<str:model>/", views.listing, name="listing"),
     path("objects/<str:app_label>/<str:model>/batch/", views.batch, name="batch"),
     path("events/", views.events, name="events"),
-    re_path(r"^(?P<path>.*)$", views.not_found, name="not_found"),
+    # [\s\S], not ".": a path with an encoded newline (%0A) must not fall through to
+    # Django's HTML 404 without the signature check.
+    re_path(r"^(?P<path>[\s\S]*)$", views.not_found, name="not_found"),
 ]

@@ -165,6 +165,15 @@ def types(request: HttpRequest, sender: str) -> HttpResponse:
     })
 
 
+def _is_unicode(value: str) -> bool:
+    """Return whether ``value`` is encodable text (JSON may hold lone surrogates)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _parse_pk(exposed: ExposedType, value: str) -> Any:
     """Return the pk value written canonically as ``value``, or ``None`` if there is none.
 
@@ -173,6 +182,10 @@ def _parse_pk(exposed: ExposedType, value: str) -> Any:
     requested string.
     """
     pk_field = exposed.model._meta.pk
+    if "\x00" in value or not _is_unicode(value):
+        # No key holds a NUL or half a surrogate pair (JSON can carry both): the database
+        # would refuse the query (PostgreSQL refuses NUL in text, neither encodes "\ud800").
+        return None
     try:
         pk = pk_field.to_python(value)
         # The field's validators include the database's integer range: an out-of-range
@@ -249,6 +262,11 @@ def listing(request: HttpRequest, sender: str, app_label: str, model: str) -> Ht
         if field is None:
             raise ApiError(400, "field_not_exposed", "Filters may only use exposed fields.")
         target = field.target_field if field.is_relation else field
+        if "\x00" in raw:
+            # PostgreSQL refuses NUL in text; no stored value holds one anywhere.
+            raise ApiError(
+                400, "bad_request", f"The value of the filter on {name!r} is invalid."
+            )
         if isinstance(target, models.BooleanField) and raw in _JSON_BOOLEANS:
             raw = _JSON_BOOLEANS[raw]  # the protocol writes booleans as JSON does
         try:

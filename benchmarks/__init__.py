@@ -1,0 +1,1 @@
+"""Benchmarks of federated_relations (not part of the test suite)."""
