@@ -4,9 +4,11 @@ Sending: deleting an object of a model in ``EXPOSE``, by any path (a view, the a
 ``queryset.delete()``, ``manage.py shell``), writes one ``OutboxEvent`` per peer of
 ``PEERS`` from ``post_delete``, so in the deleting transaction: the event exists exactly
 when the deletion committed. After the commit, a background thread delivers what is due,
-signed, to each peer (``deliver_pending``), retrying with backoff for about five minutes; what is
-still pending later is delivered by the next delivery or by ``manage.py
-federation_deliver``. Delivery never blocks, fails or rolls back the deletion.
+signed, to each peer (``deliver_pending``), retrying with backoff for about five minutes;
+what is still pending later is delivered by the next delivery or by ``manage.py
+federation_deliver``. Where the project configures Django's Tasks framework (``TASKS``),
+the delivery and its retries are enqueued as tasks instead (``tasks.deliver_outbox``).
+Delivery never blocks, fails or rolls back the deletion.
 
 Receiving: ``receive_events(sender, events)`` (called by the ``events/`` view) applies
 each event id once per sender: it records a ``ReceivedEvent``, tells the resolver that
@@ -43,6 +45,7 @@ from .keys import pk_to_string
 __all__ = [
     "EVENT_DELETED",
     "DeliveryReport",
+    "backoff",
     "connect_receivers",
     "deliver_pending",
     "receive_events",
@@ -146,7 +149,14 @@ class _DeliveryHook:
         self.using = using
 
     def __call__(self) -> None:
-        if DELIVER_IN_BACKGROUND:
+        from . import tasks
+
+        if tasks.tasks_configured():
+            try:
+                tasks.deliver_outbox.enqueue(self.using)
+            except Exception:  # never let delivery break the deleting request
+                logger.exception("Enqueuing the delivery of federation events failed.")
+        elif DELIVER_IN_BACKGROUND:
             _background.start(self.using)
         else:
             _deliver_logged(self.using)
@@ -260,7 +270,8 @@ class DeliveryReport:
         return sum(len(ids) for ids in self.delivered.values())
 
 
-def _backoff(attempts: int) -> timedelta:
+def backoff(attempts: int) -> timedelta:
+    """Return the delay before the next attempt of an event tried ``attempts`` times."""
     return timedelta(seconds=min(2 ** max(attempts, 0), MAX_BACKOFF))
 
 
@@ -327,7 +338,7 @@ def _send_batch(
         # Per row: attempts differ between rows, so does their backoff.
         OutboxEvent.objects.using(using).filter(pk=row.pk).update(
             attempts=row.attempts + 1,
-            next_attempt_at=attempted_at + _backoff(row.attempts + 1),
+            next_attempt_at=attempted_at + backoff(row.attempts + 1),
             last_error=(error or "")[:1000],
         )
     if error is not None:

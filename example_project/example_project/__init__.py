@@ -1,0 +1,1 @@
+"""Django project package of example_project (settings, URLs, WSGI)."""

@@ -1,0 +1,1 @@
+"""The demo shop's commands: seeding and linking to the peer."""

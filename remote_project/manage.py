@@ -1,0 +1,17 @@
+#!/usr/bin/env python
+"""Django's command-line utility for remote_project, the peer shop of the demo."""
+
+import os
+import sys
+
+
+def main() -> None:
+    """Run a management command with remote_project's settings."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "remote_project.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Django project package of remote_project (settings, URLs, WSGI)."""

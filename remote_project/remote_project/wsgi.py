@@ -1,0 +1,9 @@
+"""WSGI entry point of remote_project."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "remote_project.settings")
+
+application = get_wsgi_application()
