@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import django
 from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
@@ -296,6 +297,10 @@ class FederatedRelation(GenericRelation):
     def get_reverse_joining_fields(self) -> tuple[Any, ...]:
         return ()
 
+    def joined_type_id(self) -> Any:
+        """Return the type id (resolved per database at compile time) that rows must have."""
+        return LocalContentTypeId(self.model, self.for_concrete_model)
+
     def get_extra_restriction(self, alias: str | None, remote_alias: str) -> WhereNode:
         """Return the ON condition: this project's type, and object id = pk.
 
@@ -304,9 +309,8 @@ class FederatedRelation(GenericRelation):
         """
         opts = self.remote_field.model._meta
         ct_field = opts.get_field(self.content_type_field_name)
-        content_type_id = LocalContentTypeId(self.model, self.for_concrete_model)
         conditions: list[Any] = [
-            ct_field.get_lookup("exact")(ct_field.get_col(remote_alias), content_type_id)
+            ct_field.get_lookup("exact")(ct_field.get_col(remote_alias), self.joined_type_id())
         ]
         if alias is not None:
             object_id_field = opts.get_field(self.object_id_field_name)
@@ -342,6 +346,8 @@ FederatedRelation.register_lookup(RelationIn)
 #: The ``related_name`` of a ``FederatedManyToManyRel``: hidden, so that the relation it
 #: records on ``GenericContentType`` (for migration dependencies) never clashes there.
 _HIDDEN_REL_NAME = "_%(app_label)s_%(class)s_{name}_federated_+"
+#: Django 6 dropped the column of ``ManyToManyField``; the field follows the running Django.
+_M2M_FIELDS_HAVE_NO_COLUMN = django.VERSION >= (6, 0)
 
 
 class FederatedManyToManyField(RelatedField):
@@ -574,6 +580,18 @@ class FederatedManyToManyField(RelatedField):
 
     # -- database -------------------------------------------------------------------------
 
+    def get_attname_column(self) -> tuple[str, str | None]:
+        """Return the attribute name and column as ``ManyToManyField`` does on this Django.
+
+        Django 6 gives a many-to-many field no column, so it is not ``concrete``, and its
+        schema editors rely on that: SQLite's would otherwise copy a column that does not
+        exist when it rebuilds the source table (``AddField`` with a custom ``through``).
+        Django 5.2's editors still expect a column (``_field_should_be_altered`` skips
+        non-concrete fields, which would make ``AlterField`` a no-op).
+        """
+        attname, column = super().get_attname_column()
+        return attname, (None if _M2M_FIELDS_HAVE_NO_COLUMN else column)
+
     def db_type(self, connection: Any) -> None:
         """Return ``None``: the relation lives in the through table, not in a column."""
         return None
@@ -749,24 +767,11 @@ class FederatedManyToManyReverse(FederatedRelation):
             self.model, for_concrete_model=self.for_concrete_model
         )
 
-    def get_extra_restriction(self, alias: str | None, remote_alias: str) -> WhereNode:
-        """Return ``FederatedRelation``'s ON clause; gm2m-style rows hold ContentType ids."""
+    def joined_type_id(self) -> Any:
+        """Return ``FederatedRelation``'s type id; gm2m-style rows hold ContentType ids."""
         if self.m2m_field.link.is_generic:
-            return super().get_extra_restriction(alias, remote_alias)
-        opts = self.remote_field.model._meta
-        ct_field = opts.get_field(self.content_type_field_name)
-        type_id = self.get_content_type().pk
-        conditions: list[Any] = [
-            ct_field.get_lookup("exact")(ct_field.get_col(remote_alias), type_id)
-        ]
-        if alias is not None:
-            object_id_field = opts.get_field(self.object_id_field_name)
-            conditions.append(
-                ObjectIdExact(
-                    object_id_field.get_col(remote_alias), self.model._meta.pk.get_col(alias)
-                )
-            )
-        return WhereNode(conditions, connector=AND)
+            return super().joined_type_id()
+        return self.get_content_type().pk
 
     def get_path_info(self, filtered_relation: Any = None) -> list[PathInfo]:
         """Join the target to the through rows (typed ON clause), then to the source."""

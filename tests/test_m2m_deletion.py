@@ -102,6 +102,32 @@ def test_source_deletion_cascades_and_signals(owner_and_movies, received):
     assert len(rel_objs) == 2
 
 
+@pytest.mark.parametrize("veto", [False, True])
+def test_source_deletion_with_cascade_signal_veto(received, veto):
+    calls, answers = received
+    answers["veto"] = veto
+    owner, other = Owner.objects.create(name="gone"), Owner.objects.create(name="kept")
+    movies = [Movie.objects.create(title=str(i)) for i in range(2)]
+    owner.src_veto.add(*movies)
+    other.src_veto.add(movies[0])
+    owner_pk = owner.pk
+    owner.delete()
+    field = Owner._meta.get_field("src_veto")
+    src = [call for call in calls if call[0] is field]
+    assert len(src) == 1
+    _sender, del_objs, rel_objs = src[0]
+    assert owner in del_objs
+    assert sorted((row.owner_id, row.object_id) for row in rel_objs) == sorted(
+        (owner_pk, str(movie.pk)) for movie in movies
+    )
+    assert not Owner.objects.filter(pk=owner_pk).exists()
+    rows = through("src_veto").objects.filter(owner_id=owner_pk)
+    # A truthy answer keeps the rows of the deleted source; otherwise they go with it.
+    assert rows.count() == (2 if veto else 0)
+    assert list(other.src_veto.all()) == [movies[0]]
+    rows.delete()
+
+
 def test_cascade_from_another_model_reaches_the_through_rows():
     group = Group.objects.create()
     member = Member.objects.create(group=group)

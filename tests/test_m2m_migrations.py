@@ -1,14 +1,22 @@
 """Migrations of ``FederatedManyToManyField``: the schema editor alone handles its table."""
 
+import importlib
+import sys
+import textwrap
+
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, migrations, models
 from django.db.migrations.autodetector import MigrationAutodetector
+from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.optimizer import MigrationOptimizer
 from django.db.migrations.questioner import MigrationQuestioner
+from django.db.migrations.recorder import MigrationRecorder
 from django.db.migrations.state import ModelState
 from django.db.migrations.writer import MigrationWriter
+from django.test.utils import override_settings
 
 from federated_relations import deletion
 from federated_relations.fields import FederatedManyToManyField
@@ -241,3 +249,148 @@ def test_squashed_operations_build_the_same_schema():
     finally:
         apply(state, [migrations.DeleteModel("Crate"), migrations.DeleteModel("Item")])
     assert "fr_mig_crate_items" not in tables()
+
+
+def test_the_field_has_a_column_only_if_a_many_to_many_field_has_one():
+    # Django 6's ManyToManyField has no column, hence is not concrete, and its schema
+    # editors rely on that; Django 5.2's expect a column (and concrete) like any field.
+    from django.contrib.auth.models import User as AuthUser
+
+    from through_models.models import Playlist
+
+    m2m = AuthUser._meta.get_field("groups")
+    field = Playlist._meta.get_field("tracks")
+    assert field.attname == "tracks"
+    assert (field.column is None, field.concrete) == (m2m.column is None, m2m.concrete)
+    assert field not in Playlist._meta.concrete_fields
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adding_the_field_with_a_custom_through_keeps_the_source_rows():
+    # On SQLite (Django 6) adding the field rebuilds the source table; a field with a column
+    # made the copy fail ("new__fr_mig_box has no column named entries").
+    create = [
+        migrations.CreateModel(
+            "Box",
+            [("id", models.AutoField(primary_key=True)), ("name", models.CharField(max_length=9))],
+        ),
+        migrations.CreateModel(
+            "Entry",
+            [
+                ("id", models.AutoField(primary_key=True)),
+                ("box", models.ForeignKey("fr_mig.box", models.CASCADE)),
+                ("content_type", models.ForeignKey(
+                    "federated_relations.genericcontenttype", models.CASCADE, related_name="+"
+                )),
+                ("object_id", models.CharField(max_length=64)),
+            ],
+        ),
+    ]
+    add = [migrations.AddField("Box", "entries", FederatedManyToManyField(through="fr_mig.entry"))]
+    state = apply(base_state(), create)
+    try:
+        state.apps.get_model(APP, "Box").objects.create(name="kept")
+        states = apply(state, add, backwards=True)
+        with connection.schema_editor() as editor:
+            add[0].database_forwards(APP, editor, states[0], states[1])
+        assert set(columns("fr_mig_box")) == {"id", "name"}
+        Box = states[1].apps.get_model(APP, "Box")
+        assert list(Box.objects.values_list("name", flat=True)) == ["kept"]
+        unapply(states, add)
+        assert set(columns("fr_mig_box")) == {"id", "name"}
+    finally:
+        apply(state, [migrations.DeleteModel("Entry"), migrations.DeleteModel("Box")])
+    assert not {"fr_mig_box", "fr_mig_entry"} & tables()
+
+
+SQUASH_APP = "fr_squash"
+SQUASH_MIGRATIONS = {
+    "0001_initial": """
+        operations = [
+            migrations.CreateModel("Item", [("id", models.AutoField(primary_key=True))]),
+            migrations.CreateModel("Box", [("id", models.AutoField(primary_key=True))]),
+        ]
+    """,
+    "0002_box_items": """
+        dependencies = [("fr_squash", "0001_initial")]
+        operations = [
+            migrations.AddField(
+                "Box", "items", FederatedManyToManyField("fr_squash.item", pk_maxlength=8)
+            ),
+        ]
+    """,
+    "0003_alter_box_items": """
+        dependencies = [("fr_squash", "0002_box_items")]
+        operations = [
+            migrations.AlterField(
+                "Box",
+                "items",
+                FederatedManyToManyField(
+                    "fr_squash.item", pk_maxlength=40, related_name="boxes"
+                ),
+            ),
+        ]
+    """,
+}
+
+
+@pytest.fixture
+def squash_app(tmp_path, monkeypatch):
+    """Install a throwaway app with three migrations; forget it and its tables afterwards."""
+    package = tmp_path / SQUASH_APP
+    (package / "migrations").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "migrations" / "__init__.py").write_text("")
+    header = (
+        "from django.db import migrations, models\n\n"
+        "from federated_relations.fields import FederatedManyToManyField\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        '    dependencies = [("federated_relations", "__first__")]\n'
+    )
+    for name, body in SQUASH_MIGRATIONS.items():
+        source = header + textwrap.indent(textwrap.dedent(body), "    ")
+        (package / "migrations" / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        with override_settings(INSTALLED_APPS=[*settings.INSTALLED_APPS, SQUASH_APP]):
+            yield package
+    finally:
+        for module in [m for m in sys.modules if m.partition(".")[0] == SQUASH_APP]:
+            del sys.modules[module]
+        importlib.invalidate_caches()
+        leftovers = [t for t in tables() if t.startswith(f"{SQUASH_APP}_")]
+        cascade = " CASCADE" if connection.vendor == "postgresql" else ""
+        with connection.cursor() as cursor:
+            for table in leftovers:
+                cursor.execute(f"DROP TABLE {connection.ops.quote_name(table)}{cascade}")
+        MigrationRecorder(connection).migration_qs.filter(app=SQUASH_APP).delete()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_squashmigrations_then_migrate_forwards_and_backwards(squash_app):
+    call_command("squashmigrations", SQUASH_APP, "0003", interactive=False, verbosity=0)
+    importlib.invalidate_caches()
+    (squashed_file,) = (squash_app / "migrations").glob("0001_squashed_0003_*.py")
+    squashed = (SQUASH_APP, squashed_file.stem)
+    source = squashed_file.read_text()
+    assert "federated_relations.fields.FederatedManyToManyField(" in source
+    assert "pk_maxlength=40" in source and "pk_maxlength=8" not in source
+
+    executor = MigrationExecutor(connection)
+    migration = executor.loader.get_migration(*squashed)
+    assert [type(op).__name__ for op in migration.operations] == ["CreateModel", "CreateModel"]
+    # Nothing applied yet: the squashed migration stands for the three it replaces.
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes(SQUASH_APP))
+    assert [(m.app_label, m.name, backwards) for m, backwards in plan] == [(*squashed, False)]
+
+    call_command("migrate", SQUASH_APP, verbosity=0)
+    assert {"fr_squash_box", "fr_squash_item", "fr_squash_box_items"} <= tables()
+    assert set(columns("fr_squash_box_items")) == {"id", "box_id", "content_type_id", "object_id"}
+    if connection.vendor == "postgresql":
+        assert columns("fr_squash_box_items")["object_id"].display_size == 40
+    applied = MigrationRecorder(connection).applied_migrations()
+    assert {(SQUASH_APP, name) for name in SQUASH_MIGRATIONS} <= set(applied)
+
+    call_command("migrate", SQUASH_APP, "zero", verbosity=0)
+    assert not {t for t in tables() if t.startswith(f"{SQUASH_APP}_")}
+    assert not MigrationRecorder(connection).migration_qs.filter(app=SQUASH_APP).exists()

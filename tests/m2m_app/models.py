@@ -114,6 +114,11 @@ class Owner(models.Model):
     src_signal = FederatedManyToManyField(
         Movie, on_delete_src=deletion.CASCADE_SIGNAL, related_name="src_signal_owners"
     )
+    # Without a constraint: a veto keeps rows pointing at a deleted source.
+    src_veto = FederatedManyToManyField(
+        Movie, on_delete_src=deletion.CASCADE_SIGNAL_VETO, related_name="src_veto_owners",
+        db_constraint=False,
+    )
 
 
 class Group(models.Model):
