@@ -42,11 +42,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.readme import replace_section  # noqa: E402
 from tests.integration.servers import PeerServer, free_port, migrate_template  # noqa: E402
 
 __all__ = ["main", "run"]
 
-README = ROOT / "benchmarks" / "README.md"
 BEGIN = "<!-- dead-peer-benchmark:begin -->"
 END = "<!-- dead-peer-benchmark:end -->"
 CLIENT = "dead_peer_client"
@@ -233,17 +233,6 @@ def render(f: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write(section: str) -> None:
-    """Replace this benchmark's section of ``benchmarks/README.md`` (or append it)."""
-    text = README.read_text() if README.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    README.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print (or ``--write``) its section."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -258,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     section = render(figures)
     print(section)
     if args.write:
-        write(section)
+        replace_section(section, BEGIN, END)
 
 
 if __name__ == "__main__":

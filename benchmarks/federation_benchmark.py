@@ -36,11 +36,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.readme import README, replace_section  # noqa: E402
 from tests.integration.servers import PeerServer, migrate_template  # noqa: E402
 
 __all__ = ["main", "run"]
 
-README = ROOT / "benchmarks" / "README.md"
 BEGIN = "<!-- federation-benchmark:begin -->"
 END = "<!-- federation-benchmark:end -->"
 CLIENT = "bench_client"
@@ -229,18 +229,6 @@ Batch endpoint throughput (no delay, {f['batch_pks']} pks per lookup, the peer's
 """
 
 
-def write_readme(section: str) -> None:
-    """Replace this benchmark's section of ``benchmarks/README.md`` (or append it)."""
-    text = README.read_text() if README.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        after = rest.split(END, 1)[1].lstrip("\n")
-        text = before + section + ("\n" + after if after else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    README.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print (and optionally write) the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -257,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     section = render(figures)
     print(section)
     if options.write:
-        write_readme(section)
+        replace_section(section, BEGIN, END)
         print(f"Wrote {README.relative_to(ROOT)}")
 
 

@@ -46,9 +46,10 @@ from urllib.parse import unquote, urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.readme import replace_section  # noqa: E402
+
 __all__ = ["main"]
 
-README = ROOT / "benchmarks" / "README.md"
 BEGIN = "<!-- load-benchmark:begin -->"
 END = "<!-- load-benchmark:end -->"
 KEY = "load-benchmark-key"
@@ -344,17 +345,6 @@ def render(f: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write(section: str) -> None:
-    """Replace this benchmark's section of ``benchmarks/README.md`` (or append it)."""
-    text = README.read_text() if README.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    README.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark (or, internally, the server's setup or serving)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -378,7 +368,7 @@ def main(argv: list[str] | None = None) -> None:
     section = render(figures)
     print(section)
     if args.write:
-        write(section)
+        replace_section(section, BEGIN, END)
 
 
 if __name__ == "__main__":
