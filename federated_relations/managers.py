@@ -162,6 +162,17 @@ class FederatedTargetQuerySet(models.QuerySet):
         return super().exclude(*args, **self._model_filter(kwargs))
 
 
+
+def _check_auto_created(through: Any, method: str) -> None:
+    """Refuse ``method`` (add, remove...) with a custom through model, as gm2m does."""
+    if not through._meta.auto_created:
+        opts = through._meta
+        raise AttributeError(
+            f"Cannot use {method}() on a FederatedManyToManyField which specifies "
+            f"an intermediary model. Use {opts.app_label}.{opts.object_name}'s "
+            "Manager instead."
+        )
+
 def create_federated_m2m_manager(field: Any) -> type:
     """Return the manager class of ``instance.<FederatedManyToManyField>``.
 
@@ -257,13 +268,7 @@ def create_federated_m2m_manager(field: Any) -> type:
             )
 
         def _check_through(self, method: str) -> None:
-            if not self.through._meta.auto_created:
-                opts = self.through._meta
-                raise AttributeError(
-                    f"Cannot use {method}() on a FederatedManyToManyField which specifies "
-                    f"an intermediary model. Use {opts.app_label}.{opts.object_name}'s "
-                    "Manager instead."
-                )
+            _check_auto_created(self.through, method)
 
         def _keys(self, objs: Iterable[Any], using: str) -> list[tuple[Any, str]]:
             keys: dict[tuple[Any, str], None] = {}
@@ -533,13 +538,7 @@ def create_federated_reverse_m2m_manager(field: Any, superclass: type | None = N
             )
 
         def _check_through(self, method: str) -> None:
-            if not self.through._meta.auto_created:
-                opts = self.through._meta
-                raise AttributeError(
-                    f"Cannot use {method}() on a FederatedManyToManyField which specifies "
-                    f"an intermediary model. Use {opts.app_label}.{opts.object_name}'s "
-                    "Manager instead."
-                )
+            _check_auto_created(self.through, method)
 
         def _uncache(self) -> None:
             getattr(self.instance, "_prefetched_objects_cache", {}).pop(
