@@ -29,18 +29,18 @@ fi
 "$VENV_PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
     || die ".venv does not run Python >= 3.11; remove it (rm -rf .venv) and retry"
 
-# The demo needs this package (editable, from this checkout) and its dependencies only.
+# The demo needs this package (editable, from this checkout) with its DRF extra.
 if ! "$VENV_PY" - << 'EOF' 2> /dev/null
 import pathlib, sys
-import django, requests  # noqa: F401
+import django, requests, rest_framework  # noqa: F401
 import federated_relations
 here = pathlib.Path.cwd().resolve()
 sys.exit(pathlib.Path(federated_relations.__file__).resolve().parent.parent != here)
 EOF
 then
-    log "installing this package into .venv (pip install -e .)"
-    "$VENV_PY" -m pip install --quiet --no-input --disable-pip-version-check -e . \
-        || die "pip install -e . failed"
+    log "installing this package into .venv (pip install -e '.[drf]')"
+    "$VENV_PY" -m pip install --quiet --no-input --disable-pip-version-check -e ".[drf]" \
+        || die "pip install -e '.[drf]' failed"
 fi
 
 # The launcher traps Ctrl-C and SIGTERM and stops both servers.

@@ -4,7 +4,11 @@
 #   ./run_tests.sh                  # all backends in $FR_BACKENDS (default: "sqlite postgres")
 #   ./run_tests.sh --sqlite         # only SQLite
 #   ./run_tests.sh --postgres -x    # only PostgreSQL; other arguments go to pytest
+#   ./run_tests.sh --no-conformance # skip Django's own generic-relations tests
 #
+# After the SQLite pass, conformance/run.py runs Django's own generic-relations tests against
+# the library (the Django sdist is downloaded once into .venv/conformance-cache); it runs when
+# no pytest arguments are given, or with --conformance, and is skipped with --no-conformance.
 # Creates .venv (python3 >= 3.11) and installs ".[test]" into it when pyproject.toml changed.
 # PostgreSQL: uses $DATABASE_URL when set; otherwise starts a temporary cluster from the
 # server binaries (/usr/lib/postgresql/*/bin or PATH; $PG_BIN overrides) and removes it on exit.
@@ -19,13 +23,19 @@ die() { printf 'run_tests.sh: error: %s\n' "$*" >&2; exit 1; }
 # --- arguments ---------------------------------------------------------------------------
 selected=()
 pytest_args=()
+conformance=""
 for arg in "$@"; do
     case $arg in
         --sqlite) selected+=(sqlite) ;;
         --postgres) selected+=(postgres) ;;
+        --conformance) conformance=1 ;;
+        --no-conformance) conformance=0 ;;
         *) pytest_args+=("$arg") ;;
     esac
 done
+if [ -z "$conformance" ]; then
+    conformance=$([ ${#pytest_args[@]} -eq 0 ] && echo 1 || echo 0)
+fi
 if [ ${#selected[@]} -gt 0 ]; then
     backends=("${selected[@]}")
 else
@@ -186,7 +196,21 @@ for backend in "${backends[@]}"; do
             tail -n 50 "$pg_dir/postgres.log" >&2 || true
         fi
     fi
-    summary+=("$(printf '%-9s %s' "$backend:" "$result")")
+    summary+=("$(printf '%-12s %s' "$backend:" "$result")")
+
+    if [ "$backend" = sqlite ] && [ "$conformance" = 1 ]; then
+        log "conformance: Django's own generic-relations tests (conformance/run.py)"
+        rc=0
+        FR_CONFORMANCE_CACHE=${FR_CONFORMANCE_CACHE:-.venv/conformance-cache} \
+            "$VENV_PY" conformance/run.py || rc=$?
+        if [ "$rc" = 0 ]; then
+            result="passed"
+        else
+            result="FAILED (conformance/run.py exit code $rc)"
+            failed=1
+        fi
+        summary+=("$(printf '%-12s %s' "conformance:" "$result")")
+    fi
 done
 
 echo

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 from django.core import checks
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -16,10 +17,11 @@ class FederatedRelationsConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
+        from . import added_relations, events
         from . import checks as federated_checks
-        from . import events
         from .conf import federated_settings
         from .management import create_generic_content_types
+        from .serializers import check_serialization_modules
 
         # Malformed settings fail at startup, naming the key.
         federated_settings.validate()
@@ -27,5 +29,12 @@ class FederatedRelationsConfig(AppConfig):
         post_migrate.connect(create_generic_content_types)
         checks.register(federated_checks.check_settings, checks.Tags.compatibility)
         checks.register(federated_checks.check_models, checks.Tags.models)
+        checks.register(federated_checks.check_urls, checks.Tags.urls)
+        checks.register(check_serialization_modules, checks.Tags.models)
         # Deleting an exposed object records a deletion event for the peers (outbox).
         events.connect_receivers()
+        # Undeclared targets get back the reverse relation of their first add().
+        connection_created.connect(added_relations.restore_on_connect)
+        # Events an earlier process left pending go out without waiting for a deletion.
+        connection_created.connect(events.resume_on_connect)
+        post_migrate.connect(added_relations.restore_after_migrate)

@@ -2,7 +2,8 @@
 
 IDs (the ``gm2m.E…`` numbers are kept for ``FederatedManyToManyField``):
 
-* ``E001`` a ``FederatedManyToManyField`` cannot be unique.
+* ``E001`` a ``FederatedManyToManyField`` cannot be unique; ``E002`` the pk of a model it
+  declares is longer than its ``pk_maxlength`` (or its through model's id column).
 * ``E101``–``E110`` its ``through`` model and ``through_fields`` (gm2m E101–E110).
 * ``E201``–``E205`` its reverse accessors and query names (gm2m E201–E205).
 * ``E301`` a ``FederatedForeignKey``'s object id field does not exist.
@@ -12,6 +13,9 @@ IDs (the ``gm2m.E…`` numbers are kept for ``FederatedManyToManyField``):
 * ``E401`` the ``FEDERATION`` settings are malformed.
 * ``E402`` ``FEDERATION['EXPOSE']`` names a model that is not installed;
   ``E403`` it names a field that the model does not have.
+* ``W701`` ``PEERS`` names peers but ``ROOT_URLCONF`` does not mount
+  ``federated_relations.urls``: the peers' deletion events (and their reads of what this
+  server exposes) cannot reach this server.
 * ``E501``–``E505`` a federated admin inline (``admin.E301``–``admin.E304``, run by the
   ``ModelAdmin`` check, defined in ``admin.py``): ``E501`` its model has no
   ``FederatedForeignKey``; ``E502`` ``ct_field`` / ``E503`` ``ct_fk_field`` is not a field
@@ -30,8 +34,10 @@ from itertools import chain
 from typing import Any
 
 from django.apps import AppConfig, apps
+from django.conf import settings
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.urls import URLPattern, URLResolver, get_resolver
 
 from .conf import federated_settings
 
@@ -39,7 +45,9 @@ __all__ = [
     "check_models",
     "check_reverse_relations",
     "check_settings",
+    "check_target_pk_lengths",
     "check_through_model",
+    "check_urls",
     "exposed_model_errors",
     "validate_exposed_models",
 ]
@@ -103,6 +111,58 @@ def check_settings(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any
     except ImproperlyConfigured as error:
         return [checks.Error(str(error), id="federated_relations.E401")]
     return [checks.Error(message, id=id) for id, message in exposed_model_errors()]
+
+
+#: The view the peers post their deletion events to; found by name so that checking the
+#: URLconf does not import the views.
+_EVENTS_VIEW = "federated_relations.views.events"
+
+
+def _mounts_events(patterns: Iterable[Any]) -> bool:
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            if _mounts_events(pattern.url_patterns):
+                return True
+        elif isinstance(pattern, URLPattern) and pattern.lookup_str == _EVENTS_VIEW:
+            return True
+    return False
+
+
+def check_urls(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list[Any]:
+    """Warn when a server with peers does not mount the endpoints its peers call.
+
+    Every server of ``PEERS`` delivers its deletion events to this one, whether this
+    server exposes models or only points at the peers' objects.
+    """
+    try:
+        peers = federated_settings.PEERS
+    except ImproperlyConfigured:
+        return []  # the settings check reports it (E401)
+    if not peers:
+        return []
+    try:
+        mounted = _mounts_events(get_resolver().url_patterns)
+    except Exception:  # Django's own URL checks report a broken URLconf
+        return []
+    if mounted:
+        return []
+    names = ", ".join(repr(name) for name in sorted(peers))
+    return [
+        checks.Warning(
+            f"FEDERATION['PEERS'] names {names}, but ROOT_URLCONF "
+            f"({getattr(settings, 'ROOT_URLCONF', None)!r}) does not include "
+            "federated_relations.urls: this server will miss the deletion events its peers "
+            "send, so rows pointing at their deleted objects are never cascaded, kept or "
+            "signalled by on_delete_tgt / on_remote_delete, and peers cannot read what "
+            "FEDERATION['EXPOSE'] offers.",
+            hint=(
+                'Add path("federation/", include("federated_relations.urls")) to the '
+                "URLconf, at the URL the peers have for this server in their "
+                "FEDERATION['PEERS']."
+            ),
+            id="federated_relations.W701",
+        )
+    ]
 
 
 def check_through_model(field: Any) -> list[checks.CheckMessage]:
@@ -341,4 +401,65 @@ def check_reverse_relations(field: Any) -> list[checks.CheckMessage]:
                         id="federated_relations.E205",
                     )
                 )
+    return errors
+
+
+#: Characters of the string a pk of these fields is stored as (``keys.pk_to_string``).
+_FIXED_PK_LENGTHS = {"UUIDField": 36, "DateField": 10}
+
+
+def _pk_length(model: Any) -> tuple[int, str] | None:
+    """Return the longest stored pk string of ``model`` and its field type, if bounded.
+
+    Integer pks are left out: they would need 10**16 rows to pass the default
+    ``pk_maxlength``. A text pk without ``max_length`` has no bound to compare.
+    """
+    pk = model._meta.pk
+    while pk.is_relation:  # a multi-table child: its pk is the parent's
+        pk = pk.target_field
+    kind = pk.get_internal_type()
+    if kind in _FIXED_PK_LENGTHS:
+        return _FIXED_PK_LENGTHS[kind], kind
+    if kind in ("CharField", "SlugField", "EmailField", "URLField") and pk.max_length:
+        return pk.max_length, kind
+    return None
+
+
+def check_target_pk_lengths(field: Any) -> list[checks.CheckMessage]:
+    """Check that the pks of the declared targets fit the through table's id column (E002)."""
+    through = field.remote_field.through
+    if through is None or isinstance(through, str):
+        return []  # not installed: E101 says so
+    try:
+        max_length = field.link.object_id_field.max_length
+    except (FieldDoesNotExist, StopIteration, ValueError):
+        return []  # a malformed through model: E102–E110 say so
+    if max_length is None:
+        return []
+    errors: list[checks.CheckMessage] = []
+    field_name = f"{field.model._meta.label}.{field.name}"
+    for model in field.get_related_models():
+        length = _pk_length(model)
+        if length is None or length[0] <= max_length:
+            continue
+        characters, kind = length
+        if through._meta.auto_created:
+            limit = f"pk_maxlength={max_length}"
+            hint = (
+                f"Set pk_maxlength={characters} (or more, or None for no limit) on "
+                f"'{field_name}', then run makemigrations."
+            )
+        else:
+            column = f"{through._meta.label}.{field.link.object_id}"
+            limit = f"max_length={max_length} of {column}"
+            hint = f"Raise the max_length of {column} to {characters} or more."
+        errors.append(
+            checks.Error(
+                f"'{field_name}' declares '{model._meta.label}', whose pk ({kind}) is "
+                f"{characters} characters long: more than its {limit}.",
+                hint=hint,
+                obj=field,
+                id="federated_relations.E002",
+            )
+        )
     return errors

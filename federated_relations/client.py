@@ -9,8 +9,11 @@ breaker makes a peer that keeps failing cost nothing for ``cooldown`` seconds. E
 answer is validated against ``docs/protocol.md`` before it is returned, so callers get
 either well-formed data or a ``FederationError``:
 
-* ``PeerUnavailable``: peer not configured, refused, timed out, 502/503/504, circuit open;
-* ``PeerAuthError``: 401/403, the peer refused our signature;
+* ``PeerUnavailable``: peer not configured, refused, timed out, 502/503/504, circuit open
+  (the message names the peer, the URL and the cause in words: "connection refused",
+  "timed out after 2 s", "DNS lookup of 'host' failed");
+* ``PeerAuthError``: 401/403, the peer refused our signature (the message hints at the
+  fix: both servers' ``KEY``s must match, the peer must list us, clocks must agree);
 * ``NotExposed`` (a ``ProtocolError``): 404 ``not_exposed`` or 400 ``field_not_exposed``;
 * ``ProtocolError``: any other status, a redirect, an oversized or malformed answer.
 
@@ -45,6 +48,7 @@ except ImportError:  # urllib3 1.x: no read1(), iter_content() is used
 from . import signals
 from .conf import federated_settings
 from .exceptions import FederationError, PeerAuthError, PeerUnavailable, ProtocolError
+from .failures import signature_hint, transport_cause
 from .signing import sign_prepared_request
 
 __all__ = [
@@ -165,9 +169,22 @@ class _HeadersDeadline:
         if seconds is not None:
             timer = threading.Timer(seconds, self._abort)
             timer.daemon = True
-            timer.start()
+            try:
+                timer.start()
+            except RuntimeError:
+                # Python 3.12+ starts no thread once the interpreter exits (the flush of
+                # deletion events at exit): each recv keeps its socket timeout, and the
+                # flush its own overall bound (FLUSH_TIMEOUT).
+                timer = None
         try:
             response = super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        except Exception as error:
+            if self._expired:
+                # The shutdown made http.client see a closed connection: say what happened.
+                raise TimeoutError(
+                    f"The answer's headers took more than {seconds:g} s."
+                ) from error
+            raise
         finally:
             if timer is not None:
                 timer.cancel()
@@ -282,6 +299,7 @@ class FederationClient:
         self.breaker = _CircuitBreaker(self.failure_threshold, self.cooldown)
         self._discovery: dict[str, Any] | None = None
         self._discovery_lock = threading.Lock()
+        self._last_failure: str | None = None
 
     def __repr__(self) -> str:
         return f"<FederationClient peer={self.peer!r} url={self.url!r}>"
@@ -302,14 +320,17 @@ class FederationClient:
               payload: Any = None) -> tuple[int, Any]:
         """Send one signed request; return ``(status, decoded JSON)`` of a 2xx answer."""
         if not self.breaker.before():
+            last = f" Last failure: {self._last_failure}" if self._last_failure else ""
             raise PeerUnavailable(
-                f"Peer {self.peer!r} failed {self.breaker.failures} times in a row; not "
-                f"asking it again for up to {self.breaker.cooldown:g} s (circuit open)."
+                f"Peer {self.peer!r} ({self.url}) failed {self.breaker.failures} times in a "
+                f"row; not asking it again for up to {self.breaker.cooldown:g} s (circuit "
+                f"open).{last}"
             )
         status: int | None = None
         try:
             status, data = self._exchange(method, path, params, payload)
-        except PeerUnavailable:
+        except PeerUnavailable as error:
+            self._last_failure = str(error)
             self.breaker.failure()
             raise
         except ProtocolError as error:
@@ -319,6 +340,7 @@ class FederationClient:
             if code is not None and 400 <= code < 500:
                 self.breaker.success()
             else:
+                self._last_failure = str(error)
                 self.breaker.failure()
             raise
         except FederationError:
@@ -347,7 +369,9 @@ class FederationClient:
         sign_prepared_request(prepared, project=self.project, key=self._key)
         status: int | None = None
         try:
-            env = self.session.merge_environment_settings(prepared.url, {}, True, None, None)
+            env = self.session.merge_environment_settings(
+                prepared.url or url, {}, True, None, None
+            )
             try:
                 response = self.session.send(
                     prepared,
@@ -357,7 +381,8 @@ class FederationClient:
                 )
             except requests.RequestException as error:
                 raise PeerUnavailable(
-                    f"Peer {self.peer!r} did not answer {method} {path}: {error}"
+                    f"Peer {self.peer!r} did not answer {method} {self._where(url)}: "
+                    f"{self._cause(error)}."
                 ) from error
             status = response.status_code
             try:
@@ -404,19 +429,20 @@ class FederationClient:
                 if time.monotonic() > deadline:
                     raise PeerUnavailable(
                         f"Peer {self.peer!r} took more than {self.timeout:g} s to send its "
-                        f"answer to {method} {path}."
+                        f"answer to {method} {self._where(response.url)} (FEDERATION['TIMEOUT'])."
                     )
                 chunks.append(chunk)
         except (requests.RequestException, URLLib3Error, OSError) as error:
             raise PeerUnavailable(
-                f"Peer {self.peer!r} broke off its answer to {method} {path}: {error}"
+                f"Peer {self.peer!r} broke off its answer to {method} "
+                f"{self._where(response.url)}: {self._cause(error)}."
             ) from error
         return b"".join(chunks)
 
     def _decode(self, status: int, response: requests.Response, content: bytes,
                 method: str, path: str) -> Any:
         """Return the JSON of a 2xx answer, or raise the error the status maps to."""
-        where = f"Peer {self.peer!r} answered {method} {path} with {status}"
+        where = f"Peer {self.peer!r} answered {method} {self._where(response.url)} with {status}"
         if 300 <= status < 400:
             raise _http_error(
                 ProtocolError, f"{where} (a redirect, which the protocol never uses).",
@@ -438,7 +464,7 @@ class FederationClient:
         code, message = _error_of(data)
         detail = f"{where} ({code or 'no error code'}): {message or 'no message'}"
         if status in (401, 403):
-            raise _http_error(PeerAuthError, detail, status, code)
+            raise _http_error(PeerAuthError, f"{detail} {self._auth_hint(code)}", status, code)
         if (status == 404 and code == "not_exposed") or (
             status == 400 and code == "field_not_exposed"
         ):
@@ -446,6 +472,20 @@ class FederationClient:
         if status in _UNAVAILABLE_STATUSES:
             raise _http_error(PeerUnavailable, detail, status, code)
         raise _http_error(ProtocolError, detail, status, code)
+
+    # -- error messages ----------------------------------------------------------------
+
+    def _where(self, url: str | None) -> str:
+        """Return ``url`` without its query string (filter values stay out of logs)."""
+        if not url:
+            return self.url
+        return url.split("?", 1)[0]
+
+    def _cause(self, error: BaseException) -> str:
+        return transport_cause(error, peer=self.peer, url=self.url, timeout=self.timeout)
+
+    def _auth_hint(self, code: str | None) -> str:
+        return signature_hint(code, peer=self.peer, project=self.project)
 
     # -- endpoints ---------------------------------------------------------------------
 
@@ -608,6 +648,19 @@ class FederationClient:
             start += len(page)
         return {"accepted": accepted}
 
+    def check_events(self) -> None:
+        """Send an empty batch of events; raise unless the peer's events endpoint takes it.
+
+        A peer that does not mount the events endpoint answers 404 (a ``ProtocolError``
+        whose ``status`` is 404) and would never receive this server's deletion events.
+        """
+        _status, data = self._send("POST", "events/", payload={"events": []})
+        if data != {"accepted": []}:
+            raise ProtocolError(
+                f"Peer {self.peer!r} answered an empty batch of events with something "
+                "other than {\"accepted\": []}."
+            )
+
     def list(
         self,
         app_label: str,
@@ -616,11 +669,14 @@ class FederationClient:
         cursor: str | None = None,
         filters: Mapping[str, Any] | None = None,
         limit: int | None = None,
+        search: str | None = None,
     ) -> dict[str, Any]:
         """Return one page ``{"objects": [...], "next": cursor or None}`` of a peer's type.
 
         ``filters`` are equalities on exposed fields (values sent as text: ``True`` as
-        ``"true"``); ``next`` is passed back as ``cursor`` for the following page.
+        ``"true"``); ``search`` keeps the objects holding each of its words in one of the
+        fields the peer lets be searched; ``next`` is passed back as ``cursor`` (with the
+        same filters and search) for the following page.
         """
         path = _type_path(app_label, model)
         params: list[tuple[str, str]] = []
@@ -632,8 +688,12 @@ class FederationClient:
             if not isinstance(cursor, str):
                 raise TypeError(f"cursor must be the string of a previous page; got {cursor!r}.")
             params.append(("cursor", cursor))
+        if search is not None:
+            if not isinstance(search, str):
+                raise TypeError(f"search must be a string; got {search!r}.")
+            params.append(("search", search))
         for name, value in (filters or {}).items():
-            if name in ("limit", "cursor") or not isinstance(name, str):
+            if name in ("limit", "cursor", "search") or not isinstance(name, str):
                 raise ValueError(f"Cannot filter on {name!r}: it is not a field name.")
             params.append((name, _filter_text(name, value)))
         _status, data = self._send("GET", path, params=params)

@@ -8,6 +8,7 @@ No other module reads ``settings.FEDERATION``.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,7 +17,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
-__all__ = ["DEFAULTS", "SHARED_PROJECT", "federated_settings", "FederatedSettings"]
+__all__ = [
+    "DEFAULTS", "SHARED_PROJECT", "ExposedFields", "federated_settings", "FederatedSettings"
+]
 
 #: The reserved project of synchronized tables present on every server.
 SHARED_PROJECT = "shared"
@@ -29,6 +32,12 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_ALIAS": "default",
     "CACHE_TTL": 300,
     "ON_REMOTE_ERROR": "placeholder",
+    # Delivery of deletion events (events.py): the first retry waits RETRY_BACKOFF
+    # seconds, each further one twice as long, at most RETRY_BACKOFF_MAX; at exit a
+    # process waits at most FLUSH_TIMEOUT seconds for its events (0: not at all).
+    "RETRY_BACKOFF": 1.0,
+    "RETRY_BACKOFF_MAX": 300.0,
+    "FLUSH_TIMEOUT": 5.0,
 }
 
 ON_REMOTE_ERROR_CHOICES = ("placeholder", "raise")
@@ -73,27 +82,80 @@ def _validate_peers(peers: Any, project_name: str) -> dict[str, dict[str, str]]:
     return clean
 
 
-def _validate_expose(expose: Any) -> dict[str, tuple[str, ...]]:
+class ExposedFields(tuple):
+    """The exposed field names of one ``EXPOSE`` entry, and the ones peers may search.
+
+    A tuple of the names (so code reading ``EXPOSE[label]`` as a list of fields keeps
+    working) with ``search``: the names the listing's ``search`` parameter looks in.
+    """
+
+    search: tuple[str, ...]
+
+    def __new__(cls, fields: Any = (), search: Any = ()) -> ExposedFields:
+        """Return the names ``fields``, searchable in ``search``."""
+        value = super().__new__(cls, fields)
+        value.search = tuple(search)
+        return value
+
+
+def _is_names(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(
+        isinstance(name, str) and name for name in value
+    )
+
+
+def _validate_expose(expose: Any) -> dict[str, ExposedFields]:
     if not isinstance(expose, dict):
         raise _fail("'EXPOSE'", "a dict of 'app_label.Model' -> list of field names", expose)
     clean = {}
-    for label, fields in expose.items():
+    for label, entry in expose.items():
         if not isinstance(label, str) or not _MODEL_LABEL_RE.match(label):
             raise _fail("'EXPOSE'", "keys of the form 'app_label.Model'", label)
-        if not isinstance(fields, (list, tuple)) or not all(
-            isinstance(name, str) and name for name in fields
-        ):
-            raise _fail(f"'EXPOSE'][{label!r}", "a list of field names", fields)
-        clean[label] = tuple(fields)
+        key = f"'EXPOSE'][{label!r}"
+        if isinstance(entry, dict):
+            # The long form: {"fields": [...], "search": [...]}; "search" is optional.
+            if not set(entry) <= {"fields", "search"} or "fields" not in entry:
+                raise _fail(key, "a dict with 'fields' and optionally 'search'", entry)
+            fields, search = entry["fields"], entry.get("search", ())
+            if not _is_names(fields):
+                raise _fail(f"{key}]['fields'", "a list of field names", fields)
+            if not _is_names(search):
+                raise _fail(f"{key}]['search'", "a list of field names", search)
+            # Searching a field reveals its values: only exposed fields may be searched.
+            hidden = [name for name in search if name not in fields]
+            if hidden:
+                raise _fail(f"{key}]['search'", "names listed in 'fields'", hidden)
+            clean[label] = ExposedFields(fields, search)
+        elif _is_names(entry):
+            clean[label] = ExposedFields(entry)
+        else:
+            raise _fail(key, "a list of field names or {'fields': [...], 'search': [...]}",
+                        entry)
     return clean
+
+
+#: The largest value of each number setting, in seconds: beyond, a value is a mistake
+#: (a day between two retries; ten minutes per request or for the exit's delivery; a year
+#: in the cache), and a huge one would overflow the ``timedelta`` or ``sleep`` it becomes.
+MAXIMUMS: dict[str, float] = {
+    "TIMEOUT": 600.0,
+    "CACHE_TTL": 365 * 86400.0,
+    "RETRY_BACKOFF": 86400.0,
+    "RETRY_BACKOFF_MAX": 86400.0,
+    "FLUSH_TIMEOUT": 600.0,
+}
 
 
 def _validate_number(key: str, value: Any, *, integer: bool, allow_zero: bool) -> Any:
     kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
-        raise _fail(f"'{key}'", "a non-negative number", value)
+    # NaN compares false with everything: without isfinite it would pass every bound.
+    if (isinstance(value, bool) or not isinstance(value, kinds)
+            or (isinstance(value, float) and not math.isfinite(value)) or value < 0):
+        raise _fail(f"'{key}'", "a finite non-negative number", value)
     if not allow_zero and value == 0:
         raise _fail(f"'{key}'", "a positive number", value)
+    if value > MAXIMUMS[key]:
+        raise _fail(f"'{key}'", f"at most {MAXIMUMS[key]:g} (seconds)", value)
     return value
 
 
@@ -129,6 +191,13 @@ def load_settings() -> dict[str, Any]:
     merged["EXPOSE"] = _validate_expose(merged["EXPOSE"])
     _validate_number("TIMEOUT", merged["TIMEOUT"], integer=False, allow_zero=False)
     _validate_number("CACHE_TTL", merged["CACHE_TTL"], integer=True, allow_zero=True)
+    _validate_number("RETRY_BACKOFF", merged["RETRY_BACKOFF"], integer=False, allow_zero=False)
+    _validate_number(
+        "RETRY_BACKOFF_MAX", merged["RETRY_BACKOFF_MAX"], integer=False, allow_zero=False
+    )
+    if merged["RETRY_BACKOFF_MAX"] < merged["RETRY_BACKOFF"]:
+        raise _fail("'RETRY_BACKOFF_MAX'", "at least RETRY_BACKOFF", merged["RETRY_BACKOFF_MAX"])
+    _validate_number("FLUSH_TIMEOUT", merged["FLUSH_TIMEOUT"], integer=False, allow_zero=True)
     alias = merged["CACHE_ALIAS"]
     if not isinstance(alias, str) or alias not in settings.CACHES:
         raise _fail("'CACHE_ALIAS'", f"one of settings.CACHES {sorted(settings.CACHES)}", alias)

@@ -23,8 +23,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.apps import apps
+from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, models
-from django.db.models.deletion import CASCADE, DO_NOTHING, Collector
+from django.db.models.deletion import CASCADE, DO_NOTHING, SET_NULL, Collector
 
 from . import resolver
 from .models import GenericContentType
@@ -36,6 +37,7 @@ __all__ = [
     "CASCADE_SIGNAL_VETO",
     "DO_NOTHING",
     "DO_NOTHING_SIGNAL",
+    "apply_on_remote_delete",
     "handle_remote_deletion",
     "handlers_do_nothing",
     "handlers_with_signal",
@@ -128,7 +130,8 @@ def handle_remote_deletion(
     are deleted (``CASCADE``), kept (``DO_NOTHING``) or signalled exactly as for a local
     target: ``del_objs`` are lazy ``RemoteObject`` references (``resolver.reference``, no
     request is made) and ``rel_objs`` the through rows. Fields with no such rows are
-    not signalled.
+    not signalled. Then the ``on_remote_delete`` of every ``FederatedForeignKey``
+    applies (``apply_on_remote_delete``).
     """
     pk_strings = sorted({resolver.key_of(content_type, pk)[1] for pk in pks})
     if not pk_strings:
@@ -151,3 +154,55 @@ def handle_remote_deletion(
         ]
         to_delete = target_rows_to_delete(field, field.on_delete_tgt, del_objs, rows)
         to_delete.delete()
+    apply_on_remote_delete(content_type, pk_strings, using=using)
+
+
+def federated_foreign_keys() -> list[Any]:
+    """Return every installed ``FederatedForeignKey`` that acts on remote deletions."""
+    from .fields import FederatedForeignKey
+
+    return [
+        field
+        for model in apps.get_models()
+        for field in model._meta.private_fields
+        if isinstance(field, FederatedForeignKey)
+        and field.model is model
+        and field.on_remote_delete is not DO_NOTHING
+    ]
+
+
+def _object_ids(field: Any, pk_strings: list[str]) -> list[Any]:
+    """Return the pks as values of ``field``'s object id column (skipping misfits)."""
+    column = field.model._meta.get_field(field.fk_field)
+    values = []
+    for pk in pk_strings:
+        try:
+            value = column.to_python(pk)
+            column.run_validators(value)
+        except (ValidationError, ValueError, TypeError, OverflowError):
+            continue  # no row of this column can hold that pk
+        values.append(value)
+    return values
+
+
+def apply_on_remote_delete(
+    content_type: GenericContentType, pk_strings: list[str], using: str = DEFAULT_DB_ALIAS
+) -> None:
+    """Apply ``FederatedForeignKey(on_remote_delete=...)`` to rows pointing at these objects.
+
+    ``CASCADE`` deletes the rows with ``QuerySet.delete()`` (Django's collector: their own
+    relations cascade and the deletion signals are sent); ``SET_NULL`` sets both fields
+    to ``None`` with one update, as Django's ``SET_NULL`` does.
+    """
+    for field in federated_foreign_keys():
+        object_ids = _object_ids(field, pk_strings)
+        if not object_ids:
+            continue
+        ct_attname = field.model._meta.get_field(field.ct_field).attname
+        rows = field.model._base_manager.using(using).filter(
+            **{ct_attname: content_type.pk, f"{field.fk_field}__in": object_ids}
+        )
+        if field.on_remote_delete is CASCADE:
+            rows.delete()
+        elif field.on_remote_delete is SET_NULL:
+            rows.update(**{ct_attname: None, field.fk_field: None})

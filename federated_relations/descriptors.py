@@ -9,7 +9,8 @@ In the example::
         content_object = FederatedForeignKey()
 
 * ``TaggedItem.content_object`` is the ``FederatedForeignKey`` itself (its own descriptor,
-  as ``GenericForeignKey`` is).
+  as ``GenericForeignKey`` is) before Django 6.1, and a ``fields.FederatedForeignKeyDescriptor``
+  (a ``GenericForeignKeyDescriptor`` honouring fetch modes) from Django 6.1 on.
 * ``Bookmark.tags`` is a ``ReverseFederatedManyToOneDescriptor``; ``bookmark.tags`` is a
   manager made by ``managers.create_federated_related_manager``.
 

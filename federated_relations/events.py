@@ -3,24 +3,31 @@
 Sending: deleting an object of a model in ``EXPOSE``, by any path (a view, the admin,
 ``queryset.delete()``, ``manage.py shell``), writes one ``OutboxEvent`` per peer of
 ``PEERS`` from ``post_delete``, so in the deleting transaction: the event exists exactly
-when the deletion committed. After the commit, a background thread delivers what is due,
-signed, to each peer (``deliver_pending``), retrying with backoff for about five minutes;
-what is still pending later is delivered by the next delivery or by ``manage.py
-federation_deliver``. Where the project configures Django's Tasks framework (``TASKS``),
-the delivery and its retries are enqueued as tasks instead (``tasks.deliver_outbox``).
-Delivery never blocks, fails or rolls back the deletion.
+when the deletion committed. After the commit, this process's delivery thread sends what
+is due, signed, to each peer (``deliver_pending``), and keeps retrying with backoff
+(``RETRY_BACKOFF`` doubling up to ``RETRY_BACKOFF_MAX``) for as long as events are
+pending; a process that exits first delivers at exit, within ``FLUSH_TIMEOUT``
+(``flush``). Each batch is claimed while it is sent, so the worker processes of a server,
+and ``manage.py federation_deliver --watch`` workers, never send one event twice. Where
+the project configures Django's Tasks framework (``TASKS``), the delivery and its retries
+are enqueued as tasks instead (``tasks.deliver_outbox``). Delivery never blocks, fails or
+rolls back the deletion.
 
 Receiving: ``receive_events(sender, events)`` (called by the ``events/`` view) applies
 each event id once per sender: it records a ``ReceivedEvent``, tells the resolver that
 the object is gone (the cache remembers it missing and ``remote_deleted`` is sent once)
-and applies the ``on_delete`` handlers of the local relations pointing at it
-(``deletion.handle_remote_deletion``), all in one transaction, so an event whose handler
-fails is not accepted and comes again.
+and applies the ``on_delete`` handlers of the local relations pointing at it and the
+``on_remote_delete`` of the ``FederatedForeignKey`` rows (``deletion.handle_remote_deletion``),
+all in one transaction, so an event whose handler fails is not accepted and comes again.
+An event naming a type this server has no ``GenericContentType`` row for is recorded and
+applies nothing: no row can point at it, and no type is created for it.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import threading
 import time
 import uuid
@@ -31,15 +38,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.db.models import F
 from django.db.models.signals import post_delete
 from django.utils import timezone
 
 from . import resolver
-from .conf import federated_settings
-from .exceptions import FederationError
+from .conf import DEFAULTS, federated_settings
+from .exceptions import FederationError, ProtocolError
 from .keys import pk_to_string
 
 __all__ = [
@@ -48,6 +57,7 @@ __all__ = [
     "backoff",
     "connect_receivers",
     "deliver_pending",
+    "flush",
     "receive_events",
     "schedule_delivery",
     "wait_for_delivery",
@@ -59,11 +69,6 @@ EVENT_DELETED = "deleted"
 
 #: Events sent to a peer per request (the client splits further by the peer's cap).
 BATCH_SIZE = 100
-#: Seconds between the attempts of a background delivery (about five minutes in all); then
-#: it leaves the rest to the next delivery or to ``manage.py federation_deliver``.
-BACKGROUND_RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 60.0, 60.0, 60.0)
-#: Upper bound of the backoff between two attempts of one event, in seconds.
-MAX_BACKOFF = 3600
 
 #: Deliver in a background thread after commit (False: in the committing thread, which
 #: unit tests on in-memory databases need, since other threads see another database).
@@ -172,89 +177,300 @@ def schedule_delivery(using: str = DEFAULT_DB_ALIAS) -> None:
     transaction.on_commit(_DeliveryHook(using), using=using, robust=True)
 
 
-def _deliver_logged(using: str, *, include_not_due: bool = False) -> DeliveryReport | None:
+#: Database aliases whose pending events this process looked for (see resume_on_connect).
+_resumed: set[str] = set()
+_resumed_lock = threading.Lock()
+
+
+def resume_on_connect(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """Deliver the events left pending by an earlier process, on this one's first connection.
+
+    A server restarted while a peer was down (or killed before its retries) would
+    otherwise keep them until its next deletion: one ``EXISTS`` query per database and
+    process, then the usual delivery (the thread, or the Tasks framework) takes over.
+    """
+    alias = connection.alias
+    if not apps.ready or alias not in settings.DATABASES:
+        return  # models still loading, or a connection of Django's own (test setup)
+    with _resumed_lock:
+        if alias in _resumed:
+            return
+        _resumed.add(alias)
+    from .models import OutboxEvent
+
     try:
-        return deliver_pending(using=using, include_not_due=include_not_due)
+        pending = OutboxEvent.objects.using(alias).filter(delivered_at__isnull=True).exists()
+    except DatabaseError:  # before migrate: no outbox table yet
+        return
+    if pending:
+        schedule_delivery(alias)
+
+
+def _deliver_logged(
+    using: str, *, include_not_due: bool = False, deadline: float | None = None
+) -> DeliveryReport | None:
+    try:
+        return deliver_pending(using=using, include_not_due=include_not_due, deadline=deadline)
     except Exception:  # never let delivery break the deleting request
         logger.exception("Delivering federation events failed.")
         return None
 
 
-class _BackgroundDelivery:
-    """One delivery thread per process; new events wake it, failures are retried.
+#: Shortest sleep between two passes (rows another process is sending look due).
+MIN_WAIT = 0.25
 
-    Each attempt sends every pending event of the database, whatever its backoff says:
-    this thread keeps its own schedule (``BACKGROUND_RETRY_DELAYS``), and new events cut a
-    wait short. Once the delays are used up it stops, leaving the rest to the next
-    deletion or to ``manage.py federation_deliver``.
+#: The most an error message stored in ``OutboxEvent.last_error`` keeps.
+ERROR_LENGTH = 1000
+
+
+def _wait_until_due(due: Iterable[datetime | None], *, longest: float) -> float:
+    """Return how long to sleep before the earliest of ``due`` (``None``: nothing pending).
+
+    At least ``MIN_WAIT``, at most ``longest`` (which is also the wait when nothing is due).
     """
+    times = [when for when in due if when is not None]
+    if not times:
+        return longest
+    until = (min(times) - timezone.now()).total_seconds()
+    return min(max(until, MIN_WAIT), longest)
+
+
+def _failure_wait(failures: int) -> float:
+    """Return the sleep after ``failures`` failed passes in a row (``backoff(failures)``)."""
+    try:
+        return backoff(failures).total_seconds()
+    except ImproperlyConfigured:  # a broken settings change: retry at the default pace
+        return min(float(DEFAULTS["RETRY_BACKOFF"]) * 2 ** min(failures - 1, 64),
+                   float(DEFAULTS["RETRY_BACKOFF_MAX"]))
+
+
+def _close_connections() -> None:
+    """Close this thread's connections; a connection already broken is just dropped.
+
+    One inside a caller's transaction (``call_command`` in ``atomic``) stays open: closing
+    it would end that transaction.
+    """
+    for connection in connections.all():
+        if connection.in_atomic_block:
+            continue
+        try:
+            connection.close()
+        except Exception:
+            logger.debug("Closing a database connection failed.", exc_info=True)
+
+
+def _storable(text: str) -> str:
+    """Return ``text`` as ``last_error`` can store it: no NUL (PostgreSQL refuses it), short.
+
+    The peer's answer is part of the message: a message the database refuses would roll
+    back the update of the rows, which would then be sent again and again.
+    """
+    return text.replace("\x00", "\\x00")[:ERROR_LENGTH]
+
+
+class _BackgroundDelivery:
+    """One delivery thread per process: new events wake it; it retries while any is pending.
+
+    Each pass sends what is due (``deliver_pending``); then the thread sleeps until the
+    next pending event is due (its backoff, ``RETRY_BACKOFF`` doubling up to
+    ``RETRY_BACKOFF_MAX``), or until new events wake it, and stops once nothing is pending.
+    Other processes of the server may deliver the same outbox at the same time: the rows
+    are claimed, so each event is sent by one of them. At exit (``flush``) the thread ends
+    after its current pass, within ``FLUSH_TIMEOUT``.
+    """
+
+    #: Shortest sleep between two passes (rows another process is sending look due).
+    MIN_WAIT = MIN_WAIT
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._new: set[str] = set()
         self._wake = threading.Event()
+        self._stopping = False
+        self._deadline: float | None = None
+        self._idle = threading.Event()  # set while nothing is due: asleep or stopped
+        self._idle.set()
+
+    def _reset_after_fork(self) -> None:
+        # A forked child has none of its parent's threads, and maybe a held lock.
+        self._lock = threading.Lock()
+        self._thread = None
+        self._new = set()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._deadline = None
+        self._idle = threading.Event()
+        self._idle.set()
 
     def start(self, using: str) -> None:
+        """Deliver the events of database ``using`` now, and retry them until delivered."""
         with self._lock:
+            if self._stopping:
+                return  # exiting: what is pending stays in the outbox
             self._new.add(using)
+            self._idle.clear()
             self._wake.set()
             if self._thread is not None and self._thread.is_alive():
                 return
-            self._thread = threading.Thread(
+            thread = threading.Thread(
                 target=self._run, name="federated-relations-outbox", daemon=True
             )
-            self._thread.start()
+            try:
+                self._spawn(thread)
+            except RuntimeError:
+                # Python 3.12+ starts no thread during interpreter shutdown (a deletion
+                # committed by an atexit handler): the events stay in the outbox.
+                self._thread = None
+                self._new.clear()
+                self._idle.set()
+                logger.warning(
+                    "Could not start the federation delivery thread (exiting?): the events "
+                    "stay in the outbox."
+                )
+                return
+            self._thread = thread
+
+    def _spawn(self, thread: threading.Thread) -> None:
+        """Start ``thread`` (a step of its own: tests stand in for an interpreter at exit)."""
+        thread.start()
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds`` between two passes, or until new events wake the thread."""
+        with self._lock:
+            if not self._new:
+                self._idle.set()
+        self._wake.wait(seconds)
+        self._idle.clear()
 
     def _run(self) -> None:
-        failing: set[str] = set()
-        attempt = 0
+        pending: set[str] = set()
+        failures = 0  # passes failed in a row: they back off like undelivered events
         try:
             while True:
                 with self._lock:
                     new, self._new = self._new, set()
                     self._wake.clear()
-                    aliases = failing | new
-                    if not aliases:
+                    aliases = pending | new
+                    stopping, deadline = self._stopping, self._deadline
+                    if not aliases or (stopping and not new):
                         self._thread = None
+                        self._idle.set()
                         return
-                if new:
-                    attempt = 0
-                failing = set()
-                for using in sorted(aliases):
-                    report = _deliver_logged(using, include_not_due=True)
-                    if report is None or report.failed:
-                        failing.add(using)
-                if not failing:
+                try:
+                    reports = [_deliver_logged(using, deadline=deadline)
+                               for using in sorted(aliases)]
+                    due = [_next_due(using) for using in sorted(aliases)]
+                    pending = {using for using, when in zip(sorted(aliases), due) if when}
+                    failed = None in reports
+                    wait = _wait_until_due(due, longest=_max_backoff())
+                except Exception:
+                    # Whatever failed (the database, the settings) may fail again: never
+                    # end while events may be pending, never retry in a tight loop.
+                    if not failures:
+                        logger.exception("A federation delivery pass failed; retrying later.")
+                    pending, failed, wait = aliases, True, 0.0
+                failures = failures + 1 if failed else 0
+                if failures:
+                    # The pass rolled back (e.g. after the exchange): the rows still look
+                    # due, sending them again at once would hammer the peer.
+                    wait = _failure_wait(failures)
+                if not pending or stopping:
                     continue
-                if attempt >= len(BACKGROUND_RETRY_DELAYS):
-                    failing = set()  # give up until something new happens
-                    continue
-                self._wake.wait(BACKGROUND_RETRY_DELAYS[attempt])
-                attempt += 1
+                if wait >= 1.0 or failures:
+                    _close_connections()  # hold no (maybe broken) connection while asleep
+                self._pause(wait)
+        except Exception:  # not expected: every pass's own failures are caught above
+            logger.exception("The federation delivery thread failed.")
+            with self._lock:
+                self._thread = None
+                self._idle.set()
         finally:
-            connections.close_all()  # this thread's connections only
+            _close_connections()  # this thread's connections only
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait until no delivery runs; return whether it finished within ``timeout``."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._lock:
-                thread = self._thread
+        """Wait until nothing is due: every pass done, the thread asleep or stopped.
+
+        Return whether that happened within ``timeout``. Events still pending then wait
+        for their backoff.
+        """
+        return self._idle.wait(timeout)
+
+    def flush(self, timeout: float, *, stop: bool = False) -> bool:
+        """Finish the current pass (and one for events committed since) within ``timeout``.
+
+        No retry is waited for: what is not delivered stays in the outbox, for this
+        server's next delivery, another process or ``federation_deliver``. Only ``stop``
+        (the exit) ends the thread, and no thread starts after it; otherwise the thread
+        goes on retrying as before.
+        """
+        if not stop:
+            return self._idle.wait(timeout)
+        with self._lock:
+            self._stopping = True
+            thread = self._thread
             if thread is None or not thread.is_alive():
                 return True
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                return False
-            thread.join(0.05 if remaining is None else min(0.05, remaining))
+            self._deadline = time.monotonic() + timeout
+            self._wake.set()
+        thread.join(timeout)
+        return not thread.is_alive()
 
 
 _background = _BackgroundDelivery()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_background._reset_after_fork)
 
 
 def wait_for_delivery(timeout: float | None = None) -> bool:
-    """Wait for the background delivery of this process (tests, graceful shutdown)."""
+    """Wait until this process's delivery thread sent what is due (tests, benchmarks)."""
     return _background.wait(timeout)
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Deliver what this process committed before it exits, waiting at most ``timeout``.
+
+    ``timeout`` defaults to ``FLUSH_TIMEOUT``. Called at interpreter exit, so a
+    management command, a ``shell -c`` or a script that deleted objects delivers the
+    events itself; a dead peer costs at most ``TIMEOUT`` per request and the whole
+    wait at most ``timeout``. Return whether the delivery finished in time. Called before
+    the exit, it stops nothing: the delivery thread goes on retrying what is pending.
+    """
+    return _flush(timeout, stop=False)
+
+
+def _flush(timeout: float | None, *, stop: bool) -> bool:
+    """Do ``flush``; ``stop`` (at exit only) also ends the thread and starts no other."""
+    if _background.wait(0):
+        if stop:
+            _background.flush(0, stop=True)
+        return True  # nothing is being sent (the usual exit: no thread, or it is asleep)
+    if timeout is None:
+        try:
+            timeout = federated_settings.FLUSH_TIMEOUT
+        except ImproperlyConfigured:
+            timeout = 0
+    if timeout <= 0:
+        if stop:
+            _background.flush(0, stop=True)
+        return True
+    finished = _background.flush(timeout, stop=stop)
+    if not finished and stop:
+        logger.warning(
+            "Exiting before the federation events were delivered (FLUSH_TIMEOUT=%g s); they "
+            "stay in the outbox.", timeout,
+        )
+    return finished
+
+
+def _flush_at_exit() -> None:
+    try:
+        _flush(None, stop=True)
+    except Exception:  # an exit must never fail because of delivery
+        logger.exception("Flushing federation events at exit failed.")
+
+
+atexit.register(_flush_at_exit)
 
 
 @dataclass
@@ -263,6 +479,7 @@ class DeliveryReport:
 
     delivered: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     failed: dict[str, str] = field(default_factory=dict)
+    dropped: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
     @property
     def delivered_count(self) -> int:
@@ -270,9 +487,61 @@ class DeliveryReport:
         return sum(len(ids) for ids in self.delivered.values())
 
 
+def _max_backoff() -> float:
+    return float(federated_settings.RETRY_BACKOFF_MAX)
+
+
 def backoff(attempts: int) -> timedelta:
-    """Return the delay before the next attempt of an event tried ``attempts`` times."""
-    return timedelta(seconds=min(2 ** max(attempts, 0), MAX_BACKOFF))
+    """Return the delay before the next attempt of an event tried ``attempts`` times.
+
+    ``RETRY_BACKOFF`` after the first attempt, doubling with each failure, at most
+    ``RETRY_BACKOFF_MAX``; no delay before the first attempt.
+    """
+    if attempts <= 0:
+        return timedelta(0)
+    base = float(federated_settings.RETRY_BACKOFF)
+    return timedelta(seconds=min(base * 2 ** min(attempts - 1, 64), _max_backoff()))
+
+
+def _pending(using: str, peers: Iterable[str] | None = None) -> Any:
+    """Return the undelivered rows of ``using`` for the configured ``peers``."""
+    from .models import OutboxEvent
+
+    configured = set(federated_settings.PEERS)
+    wanted = configured if peers is None else configured & set(peers)
+    return OutboxEvent.objects.using(using).filter(
+        delivered_at__isnull=True, peer__in=sorted(wanted)
+    )
+
+
+def _next_due(using: str, peers: Iterable[str] | None = None) -> datetime | None:
+    """Return when the next pending event of ``using`` is due (``None``: nothing pending)."""
+    return _pending(using, peers).order_by("next_attempt_at").values_list(
+        "next_attempt_at", flat=True
+    ).first()
+
+
+def _claim(using: str, peer: str, *, due_by: datetime | None) -> list[Any]:
+    """Lock and return the next batch of ``peer``'s pending rows (in a transaction).
+
+    PostgreSQL (and the other databases that can) skips rows another worker has locked,
+    so two workers never send one event; SQLite has one writer at a time, taken here
+    before reading, so the other worker waits and then sees the rows delivered.
+    """
+    from .models import OutboxEvent
+
+    rows = _pending(using, [peer])
+    if due_by is not None:
+        rows = rows.filter(next_attempt_at__lte=due_by)
+    connection = connections[using]
+    if connection.features.has_select_for_update_skip_locked:
+        rows = rows.select_for_update(skip_locked=True)
+    elif connection.features.has_select_for_update:
+        rows = rows.select_for_update()
+    elif connection.vendor == "sqlite":
+        # A write (of no row) takes SQLite's write lock for the rest of the transaction.
+        OutboxEvent.objects.using(using).filter(pk=-1).update(attempts=F("attempts"))
+    return list(rows.order_by("pk")[:BATCH_SIZE])
 
 
 def deliver_pending(
@@ -281,36 +550,52 @@ def deliver_pending(
     peers: Iterable[str] | None = None,
     include_not_due: bool = False,
     now: datetime | None = None,
+    deadline: float | None = None,
 ) -> DeliveryReport:
     """Send the due events of the outbox to their peers; return what was delivered.
 
-    Each peer gets its events in batches of ``BATCH_SIZE``; the ids it accepts are marked
-    delivered, the others are retried later with exponential backoff. ``include_not_due``
-    also sends events whose next attempt is not due yet (``federation_deliver --all``).
-    Events for a peer that is no longer in ``PEERS`` stay pending.
+    Each peer gets its events in batches of ``BATCH_SIZE``, each batch claimed (locked)
+    for the time of its request, so concurrent workers never send one event twice. The
+    ids a peer accepts are marked delivered; the others are retried later with backoff
+    (``backoff()``). Once a peer accepted a batch, its events still waiting for their
+    backoff are sent too: it is evidently back. Events a peer refuses as malformed (400)
+    are dropped, with a warning: sending them again could never succeed.
+    ``include_not_due`` sends every pending event at once (``federation_deliver --all``);
+    ``deadline`` (a ``time.monotonic()`` value) stops before a batch that would start
+    later. Events for a peer that is no longer in ``PEERS`` stay pending.
     """
-    from .models import OutboxEvent
-
     now = now or timezone.now()
     report = DeliveryReport()
-    configured = set(federated_settings.PEERS)
-    wanted = configured if peers is None else configured & set(peers)
-    pending = OutboxEvent.objects.using(using).filter(
-        delivered_at__isnull=True, peer__in=sorted(wanted)
-    )
-    if not include_not_due:
-        pending = pending.filter(next_attempt_at__lte=now)
-    by_peer: dict[str, list[OutboxEvent]] = defaultdict(list)
-    for row in pending.order_by("pk"):
-        by_peer[row.peer].append(row)
-    for peer, rows in by_peer.items():
-        for start in range(0, len(rows), BATCH_SIZE):
-            batch = rows[start:start + BATCH_SIZE]
-            error = _send_batch(peer, batch, using=using, report=report)
+    wanted = sorted(set(
+        _pending(using, peers).order_by().values_list("peer", flat=True).distinct()
+    ))
+    for peer in wanted:
+        due_by = None if include_not_due else now
+        while deadline is None or time.monotonic() < deadline:
+            with transaction.atomic(using=using):
+                rows = _claim(using, peer, due_by=due_by)
+                if not rows:
+                    break
+                error = _send_batch(peer, rows, using=using, report=report)
             if error is not None:
                 report.failed[peer] = error
                 break  # the next batches would fail the same way
+            due_by = None
     return report
+
+
+def _is_malformed_refusal(error: FederationError) -> bool:
+    """Return whether the peer refused the events themselves (never retry them as is).
+
+    Only the events endpoint's own refusal counts (400 with the code ``bad_event``): any
+    other 400 — a proxy's, or Django's for a host not in ``ALLOWED_HOSTS`` — is a fault
+    of the way there, retried like any other.
+    """
+    return (
+        isinstance(error, ProtocolError)
+        and getattr(error, "status", None) == 400
+        and getattr(error, "code", None) == "bad_event"
+    )
 
 
 def _send_batch(
@@ -324,6 +609,8 @@ def _send_batch(
         accepted = {str(event_id) for event_id in answer.get("accepted", [])}
         error = None
     except FederationError as exc:
+        if _is_malformed_refusal(exc):
+            return _send_one_by_one(peer, rows, exc, using=using, report=report)
         accepted, error = set(), f"{type(exc).__name__}: {exc}"
     done = [row.pk for row in rows if str(row.event_id) in accepted]
     if done:
@@ -339,11 +626,37 @@ def _send_batch(
         OutboxEvent.objects.using(using).filter(pk=row.pk).update(
             attempts=row.attempts + 1,
             next_attempt_at=attempted_at + backoff(row.attempts + 1),
-            last_error=(error or "")[:1000],
+            last_error=_storable(error or ""),
         )
     if error is not None:
         logger.warning("Could not deliver %d event(s) to peer %r: %s", len(refused), peer, error)
     return error
+
+
+def _send_one_by_one(
+    peer: str, rows: list[Any], refusal: FederationError, *, using: str,
+    report: DeliveryReport,
+) -> str | None:
+    """Drop the rows the peer refuses as malformed; send the others of the batch alone."""
+    from .models import OutboxEvent
+
+    if len(rows) > 1:
+        error = None
+        for row in rows:  # a rare path: find which events the peer refuses
+            error = _send_batch(peer, [row], using=using, report=report) or error
+        return error
+    (row,) = rows
+    reason = f"dropped: the peer refused it as malformed: {refusal}"
+    OutboxEvent.objects.using(using).filter(pk=row.pk).update(
+        delivered_at=timezone.now(), attempts=row.attempts + 1, last_error=_storable(reason)
+    )
+    report.dropped[peer].append(str(row.event_id))
+    logger.warning(
+        "Dropped event %s (%s %s.%s pk=%r): peer %r refuses it as malformed and would "
+        "refuse it again: %s", row.event_id, row.event_type, row.app_label, row.model,
+        row.object_pk, peer, refusal,
+    )
+    return None
 
 
 # --- receiving -------------------------------------------------------------------------
@@ -359,7 +672,7 @@ def receive_events(
     handler raises, that event is not accepted (the peer sends it again later) and the
     others still are.
     """
-    from .models import GenericContentType, ReceivedEvent
+    from .models import ReceivedEvent
 
     accepted: list[str] = []
     for event in events:
@@ -372,6 +685,10 @@ def receive_events(
             logger.warning("Ignoring event %s of unknown type from %r.", event_id, sender)
             continue
         try:
+            # No local row can point at a type this server has no row for: such an event
+            # is recorded but applies nothing, and creates no type (a peer must not make
+            # this server store the names it likes).
+            content_type = _known_type(sender, event, using=using)
             with transaction.atomic(using=using):
                 _record, created = ReceivedEvent.objects.using(using).get_or_create(
                     sender=sender,
@@ -383,16 +700,29 @@ def receive_events(
                         "object_pk": event["pk"],
                     },
                 )
-                if created:
-                    content_type = GenericContentType.objects.db_manager(using).get_for_remote(
-                        sender, event["app_label"], event["model"]
-                    )
+                if created and content_type is not None:
                     _apply_deletion(content_type, [event["pk"]], using=using)
         except Exception:
             logger.exception("Could not apply event %s from peer %r.", event_id, sender)
             continue
         accepted.append(event_id)
     return accepted
+
+
+def _known_type(sender: str, event: Mapping[str, Any], *, using: str) -> Any:
+    """Return the recorded type of ``sender`` that ``event`` names, ``None`` if none is.
+
+    Every reference to a remote object goes through its ``GenericContentType`` row, so
+    a type without a row has no references; it is looked up, never created.
+    """
+    from .models import GenericContentType
+
+    app_label, model = event.get("app_label"), event.get("model")
+    if not isinstance(app_label, str) or not isinstance(model, str):
+        raise ValueError("An event names its type with two strings.")
+    return GenericContentType.objects.db_manager(using).filter(
+        project=sender, app_label=app_label, model=model.lower()
+    ).first()
 
 
 def _apply_deletion(content_type: Any, pks: list[str], *, using: str) -> None:

@@ -7,6 +7,8 @@ joins. Objects are loaded by ``resolver``; accessors live in ``descriptors`` and
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections import defaultdict
 from typing import Any
 
@@ -15,11 +17,11 @@ from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelatio
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db import DEFAULT_DB_ALIAS, models
-from django.db.migrations.state import StateApps
 from django.db.models.base import ModelBase
-from django.db.models.deletion import CASCADE
+from django.db.models.deletion import CASCADE, DO_NOTHING, SET_NULL
 from django.db.models.expressions import Expression
 from django.db.models.fields.related import RelatedField, lazy_related_operation
+from django.db.models.query import prefetch_related_objects
 from django.db.models.query_utils import PathInfo
 from django.db.models.sql import AND
 from django.db.models.sql.where import WhereNode
@@ -34,11 +36,29 @@ from .descriptors import (
     ReverseFederatedManyToOneDescriptor,
 )
 from .keys import ObjectIdExact, RelationExact, RelationIn, pk_to_string
+from .lookups import targets_path_info
 from .models import GenericContentType
 from .reverse_related import FederatedManyToManyRel, FederatedRel
 from .through import ThroughLink, create_federated_through_model
 
+#: Django 6.1 gives ``GenericForeignKey`` a descriptor honouring ``QuerySet.fetch_mode()``.
+_FETCH_MODES = django.VERSION >= (6, 1)
+
+#: Held while reverse relations are added to models (at load time, by add() in a
+#: request, by the restore of added_relations): re-entrant, as adding one may add others.
+RELATIONS_LOCK = threading.RLock()
+if _FETCH_MODES:
+    from django.contrib.contenttypes.fields import (  # type: ignore[attr-defined]
+        GenericForeignKeyDescriptor as _GenericForeignKeyDescriptor,
+    )
+else:
+    _GenericForeignKeyDescriptor = object
+
+#: The ``on_remote_delete`` values of ``FederatedForeignKey``: Django's own handlers.
+REMOTE_DELETE_HANDLERS = (DO_NOTHING, CASCADE, SET_NULL)
+
 __all__ = [
+    "REMOTE_DELETE_HANDLERS",
     "FederatedForeignKey",
     "FederatedManyToManyField",
     "FederatedManyToManyReverse",
@@ -53,7 +73,56 @@ class FederatedForeignKey(GenericForeignKey):
     Reading gives a model instance for a local type and, through the resolver, a remote
     object for a peer's type; assigning accepts either, or ``None``. It is its own
     descriptor, like ``GenericForeignKey``.
+
+    ``on_remote_delete`` says what happens to a row when a peer reports that its target
+    was deleted there: ``DO_NOTHING`` (the default: the row stays, ``remote_deleted`` is
+    sent), ``CASCADE`` (the row is deleted with Django's collector, so its own relations
+    cascade too) or ``SET_NULL`` (both fields are set to ``None``; they must be nullable).
+    These are Django's handlers from ``django.db.models``.
     """
+
+    def __init__(
+        self,
+        ct_field: str = "content_type",
+        fk_field: str = "object_id",
+        for_concrete_model: bool = True,
+        *,
+        on_remote_delete: Any = DO_NOTHING,
+    ) -> None:
+        if on_remote_delete not in REMOTE_DELETE_HANDLERS:
+            raise ValueError(
+                f"on_remote_delete must be models.DO_NOTHING, models.CASCADE or "
+                f"models.SET_NULL; got {on_remote_delete!r}."
+            )
+        super().__init__(ct_field, fk_field, for_concrete_model)
+        self.on_remote_delete = on_remote_delete
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        """Add the check of ``on_remote_delete=SET_NULL`` to ``GenericForeignKey``'s."""
+        return [*super().check(**kwargs), *self._check_on_remote_delete()]
+
+    def _check_on_remote_delete(self) -> list[checks.CheckMessage]:
+        if self.on_remote_delete is not SET_NULL:
+            return []
+        not_null = []
+        for name in (self.ct_field, self.fk_field):
+            try:
+                if not self.model._meta.get_field(name).null:
+                    not_null.append(name)
+            except FieldDoesNotExist:
+                pass  # reported by E301/E302
+        if not not_null:
+            return []
+        return [
+            checks.Error(
+                f"on_remote_delete=SET_NULL, but {', '.join(repr(n) for n in not_null)} "
+                "cannot be null.",
+                hint="Set null=True on the content type and object id fields, or choose "
+                "another on_remote_delete.",
+                obj=self,
+                id="federated_relations.E306",
+            )
+        ]
 
     def get_forward_related_filter(self, obj: Any) -> dict[str, Any]:
         """Return the lookups that select the rows pointing at ``obj``."""
@@ -139,10 +208,11 @@ class FederatedForeignKey(GenericForeignKey):
             custom[ct_id] = queryset
 
         ct_attname = self.model._meta.get_field(self.ct_field).attname
+        fk_field = self.fk_field
         pks_by_type_id: dict[Any, set[Any]] = defaultdict(set)
         for instance in instances:
             ct_id = getattr(instance, ct_attname)
-            pk_val = getattr(instance, self.fk_field)
+            pk_val = getattr(instance, fk_field)
             if ct_id is not None and pk_val is not None:
                 pks_by_type_id[ct_id].add(pk_val)
         types = GenericContentType.objects.db_manager(using).get_for_ids(*pks_by_type_id)
@@ -152,12 +222,12 @@ class FederatedForeignKey(GenericForeignKey):
             querysets=custom,
         )
         key_by_object = {id(obj): key for key, obj in found.items()}
+        # resolver.key_of() per instance, with each type's model looked up once.
+        key_by_type_id = {ct_id: resolver.key_function(ct) for ct_id, ct in types.items()}
 
         def instance_key(instance: models.Model) -> resolver.ObjectKey | None:
-            ct_id = getattr(instance, ct_attname)
-            if ct_id is None or ct_id not in types:
-                return None
-            return resolver.key_of(types[ct_id], getattr(instance, self.fk_field))
+            key = key_by_type_id.get(getattr(instance, ct_attname))
+            return None if key is None else key(getattr(instance, fk_field))
 
         return (
             list(found.values()),
@@ -168,33 +238,82 @@ class FederatedForeignKey(GenericForeignKey):
             False,
         )
 
+    def contribute_to_class(self, cls: type[models.Model], name: str, **kwargs: Any) -> None:
+        """Add the field, and its accessor where Django gives ``GenericForeignKey`` one."""
+        super().contribute_to_class(cls, name, **kwargs)
+        if _FETCH_MODES:
+            setattr(cls, self.attname, FederatedForeignKeyDescriptor(self))
+
     def __get__(self, instance: models.Model | None, cls: type | None = None) -> Any:
         if instance is None:
             return self
-        # Read the type id, not the type, so the cache of GenericContentType is used.
-        ct_id = getattr(instance, self.model._meta.get_field(self.ct_field).attname, None)
-        pk_val = getattr(instance, self.fk_field)
-        using = instance._state.db
+        if not self._has_current_target(instance):
+            self.fetch_one(instance)
+        return self.get_cached_value(instance)
 
+    def _has_current_target(self, instance: models.Model) -> bool:
+        """Return whether the cache of ``instance`` holds its target (or its lack of one).
+
+        A cached object is stale once the type or the id was changed after it was cached.
+        """
         rel_obj = self.get_cached_value(instance, default=None)
-        if rel_obj is None and self.is_cached(instance):
-            return rel_obj
-        if rel_obj is not None and not self._is_target(rel_obj, ct_id, pk_val, using):
-            rel_obj = None  # the type or the id changed since it was cached
-        if rel_obj is None and ct_id is not None:
+        if rel_obj is None:
+            return self.is_cached(instance)
+        # Read the type id, not the type, so the cache of GenericContentType is used.
+        ct_id = getattr(instance, self._ct_attname, None)
+        pk_val = getattr(instance, self.fk_field)
+        return self._is_target(rel_obj, ct_id, pk_val, instance._state.db)
+
+    def fetch_one(self, instance: models.Model) -> None:
+        """Load the target of ``instance`` alone (1 query, or 1 request) into its cache."""
+        ct_id = getattr(instance, self._ct_attname, None)
+        using = instance._state.db
+        rel_obj = None
+        if ct_id is not None:
             ct = self.get_content_type(id=ct_id, using=using)
             try:
-                rel_obj = resolver.get_target(ct, pk_val, using=using)
+                rel_obj = resolver.get_target(ct, getattr(instance, self.fk_field), using=using)
             except ObjectDoesNotExist:
                 pass
+            else:
+                if _FETCH_MODES and isinstance(rel_obj, models.Model):
+                    rel_obj._state.fetch_mode = instance._state.fetch_mode
         self.set_cached_value(instance, rel_obj)
-        return rel_obj
+
+    def fetch_many(self, instances: list[models.Model]) -> None:
+        """Load the targets of ``instances`` as ``prefetch_related()`` does (fetch peers).
+
+        Local targets take one query per type, remote ones one batch per (peer, type).
+        """
+        for instance in instances:
+            if self.is_cached(instance) and not self._has_current_target(instance):
+                self.delete_cached_value(instance)  # stale: prefetching skips cached ones
+        prefetch_related_objects(
+            [instance for instance in instances if not self.is_cached(instance)], self.name
+        )
 
     def _is_target(self, obj: Any, ct_id: Any, pk_val: Any, using: str | None) -> bool:
         if ct_id is None:
             return False
+        if isinstance(obj, models.Model):
+            # Compare models, not type ids: a stored "shared" type names a local model
+            # under another id than this project's type of it (get_for_model()).
+            ct = self.get_content_type(id=ct_id, using=using)
+            model = ct.model_class()
+            if model is None:
+                return False
+            if self.for_concrete_model:
+                matches = model._meta.concrete_model is obj._meta.concrete_model
+            else:
+                matches = model is obj._meta.model
+            return matches and resolver.key_of(ct, obj.pk) == resolver.key_of(ct, pk_val)
         ct = resolver.content_type_of(obj, for_concrete_model=self.for_concrete_model, using=using)
         return ct.pk == ct_id and resolver.key_of(ct, obj.pk) == resolver.key_of(ct, pk_val)
+
+    @cached_property
+    def _ct_attname(self) -> str:
+        """Return the attribute holding the type id (read for every cache check)."""
+        return self.model._meta.get_field(self.ct_field).attname
 
     def __set__(self, instance: models.Model, value: Any) -> None:
         ct = fk = None
@@ -204,6 +323,55 @@ class FederatedForeignKey(GenericForeignKey):
         setattr(instance, self.ct_field, ct)
         setattr(instance, self.fk_field, fk)
         self.set_cached_value(instance, value)
+
+
+class FederatedForeignKeyDescriptor(_GenericForeignKeyDescriptor):  # type: ignore[misc,valid-type]
+    """The accessor of a ``FederatedForeignKey`` on Django 6.1 and later, with fetch modes.
+
+    Django 6.1 moved the accessor of ``GenericForeignKey`` from the field to a descriptor
+    that honours the fetch mode of the instance (``QuerySet.fetch_mode()``): ``FETCH_ONE``
+    loads the target of the instance read, ``FETCH_PEERS`` the targets of every instance
+    fetched with it and ``FETCH_RAISE`` raises ``FieldFetchBlocked``. Loading is the field's.
+    """
+
+    field: FederatedForeignKey
+
+    def __get__(self, instance: models.Model | None, cls: type | None = None) -> Any:
+        if instance is None:
+            return self
+        if not self.field._has_current_target(instance):
+            instance._state.fetch_mode.fetch(self, instance)
+        return self.field.get_cached_value(instance)
+
+    def __set__(self, instance: models.Model, value: Any) -> None:
+        self.field.__set__(instance, value)
+
+    def fetch_one(self, instance: models.Model) -> None:
+        """Load the target of ``instance`` alone."""
+        self.field.fetch_one(instance)
+
+    def fetch_many(self, instances: list[models.Model]) -> None:
+        """Load the targets of ``instances`` together (``FETCH_PEERS``)."""
+        self.field.fetch_many(instances)
+
+    def get_prefetch_querysets(
+        self, instances: list[models.Model], querysets: list[models.QuerySet] | None = None
+    ) -> tuple[Any, ...]:
+        """Return the field's prefetch, its local objects in the fetch mode of ``instances``."""
+        prefetch = self.field.get_prefetch_querysets(instances, querysets)
+        fetch_mode = instances[0]._state.fetch_mode
+        by_model: dict[type, list[models.Model]] = defaultdict(list)
+        for obj in prefetch[0]:
+            if isinstance(obj, models.Model):
+                by_model[type(obj)].append(obj)
+        # As if each type's query had run with .fetch_mode(): its rows are each other's peers.
+        for objs in by_model.values():
+            peers = [weakref.ref(obj) for obj in objs]
+            for obj in objs:
+                obj._state.fetch_mode = fetch_mode
+                if fetch_mode.track_peers:
+                    obj._state.peers = peers
+        return prefetch
 
 
 class LocalContentTypeId(Expression):
@@ -270,10 +438,18 @@ class FederatedRelation(GenericRelation):
                 self.remote_field.__dict__.pop(attribute, None)
         setattr(cls, self.name, ReverseFederatedManyToOneDescriptor(self.remote_field))
 
+        if cls._meta.abstract:
+            # Each concrete subclass gets its own copy of the relation, which registers
+            # the lookup; a lazy operation on the abstract model would never run (E022).
+            return
+
         def register_object_id_lookup(
             model: type[models.Model], related_model: type[models.Model]
         ) -> None:
-            field = related_model._meta.get_field(self.object_id_field_name)
+            try:
+                field = related_model._meta.get_field(self.object_id_field_name)
+            except FieldDoesNotExist:
+                return  # reported by the check of the relation (E305), not at import
             field.register_lookup(ObjectIdExact)  # on this field instance only
 
         lazy_related_operation(register_object_id_lookup, cls, self.remote_field.model)
@@ -348,6 +524,10 @@ FederatedRelation.register_lookup(RelationIn)
 _HIDDEN_REL_NAME = "_%(app_label)s_%(class)s_{name}_federated_+"
 #: Django 6 dropped the column of ``ManyToManyField``; the field follows the running Django.
 _M2M_FIELDS_HAVE_NO_COLUMN = django.VERSION >= (6, 0)
+#: Django 6.1's autodetector reads ``deconstruct()[2]["to"]`` of every many-to-many field.
+_M2M_DECONSTRUCTION_HAS_TO = django.VERSION >= (6, 1)
+#: The ``to`` of that deconstruction: the model the through rows type their targets with.
+_TYPE_MODEL_LABEL = "federated_relations.genericcontenttype"
 
 
 class FederatedManyToManyField(RelatedField):
@@ -407,6 +587,12 @@ class FederatedManyToManyField(RelatedField):
             db_constraint=db_constraint,
         )
         kwargs.pop("null", None)  # accepted when a migration replays an old deconstruction
+        to = kwargs.pop("to", _TYPE_MODEL_LABEL)  # written by deconstruct() on Django 6.1
+        if not isinstance(to, str) or to.lower() != _TYPE_MODEL_LABEL:
+            raise TypeError(
+                f"{type(self).__name__}(to={to!r}) is invalid: pass the target models as "
+                "positional arguments."
+            )
         super().__init__(verbose_name=verbose_name, blank=blank, **kwargs)
         self.declared_models = list(related_models)
         self.target_related_name_init = related_name
@@ -454,8 +640,8 @@ class FederatedManyToManyField(RelatedField):
             lazy_related_operation(resolve_through, cls, through, field=self)
 
     def _through_ready(self) -> None:
-        if isinstance(self.model._meta.apps, StateApps):
-            return  # migration states need the table only, not the reverse relations
+        # Historical models get the declared relations too: RunPython code uses their
+        # reverse accessors (gm2m #14).
         for model in self.declared_models:
             self.add_relation(model, _declared=True)
 
@@ -473,6 +659,14 @@ class FederatedManyToManyField(RelatedField):
         lazy_related_operation(add, self.model, model)
 
     def _add_reverse(
+        self, target: type[models.Model], on_delete: Any, added: bool, auto: bool
+    ) -> None:
+        # add() and the restore on connection_created run in any thread: checking and
+        # adding under one lock gives the model one reverse field, not one per thread.
+        with RELATIONS_LOCK:
+            self._add_reverse_locked(target, on_delete, added, auto)
+
+    def _add_reverse_locked(
         self, target: type[models.Model], on_delete: Any, added: bool, auto: bool
     ) -> None:
         if self.for_concrete_model:
@@ -569,6 +763,13 @@ class FederatedManyToManyField(RelatedField):
             kwargs["pk_maxlength"] = self.pk_maxlength
         if not self.for_concrete_model:
             kwargs["for_concrete_model"] = False
+        if _M2M_DECONSTRUCTION_HAS_TO:
+            # Django 6.1 recreates a many-to-many field whose "to" changed, as its table
+            # references that model. This field relates to the type model whatever its
+            # declared targets are (its table keeps them as rows), so "to" is that model and
+            # a change of targets stays an AlterField. Older Django never reads "to": their
+            # migrations stay as they were.
+            kwargs["to"] = _TYPE_MODEL_LABEL
         return name, path, args, kwargs
 
     def _label(self, model: Any) -> str:
@@ -625,8 +826,12 @@ class FederatedManyToManyField(RelatedField):
         return f"{self.link.content_type_field.column}, {self.link.object_id_field.column}"
 
     def get_path_info(self, filtered_relation: Any = None) -> list[PathInfo]:
-        """Join the source model to the through rows (``user.videos__object_id=...``)."""
-        return self.link.source_field.get_reverse_path_info(filtered_relation)
+        """Join the source model to the through rows (``user.videos__object_id=...``).
+
+        The join's ``join_field`` compares targets (``lookups.FederatedTargetsRel``):
+        ``videos=movie``, ``videos__in=[movie, remote(...)]``, ``exclude(videos=movie)``.
+        """
+        return [targets_path_info(self, filtered_relation)]
 
     @cached_property
     def path_infos(self) -> list[PathInfo]:
@@ -653,8 +858,18 @@ class FederatedManyToManyField(RelatedField):
         return [] if obj.pk is None else list(getattr(obj, self.attname).all())
 
     def save_form_data(self, instance: models.Model, data: Any) -> None:
-        """Replace the targets of ``instance`` with ``data``."""
-        getattr(instance, self.attname).set(data or ())
+        """Replace the targets of ``instance`` with ``data``.
+
+        When ``data`` comes from the form field (a ``FederatedFormSelection``), only the
+        targets the form offered are replaced: the others (remote objects, objects of
+        models the form does not list) are kept, as the form never showed them.
+        """
+        manager = getattr(instance, self.attname)
+        offered = getattr(data, "offered", None)
+        if offered is None:
+            manager.set(data or ())
+        else:
+            manager.set(data, among=offered)
 
     def formfield(self, **kwargs: Any) -> Any:
         """Return a multiple choice field over the objects of the related local models."""
@@ -681,12 +896,13 @@ class FederatedManyToManyField(RelatedField):
     # -- checks ---------------------------------------------------------------------------
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
-        """Run Field's checks and gm2m's, under ``federated_relations.E…`` ids."""
+        """Run Field's checks, gm2m's and the pk length's, under ``federated_relations.E…`` ids."""
         return [
             *models.Field.check(self, **kwargs),
             *self._check_unique(),
             *self._check_relationship_model(),
             *self._check_relations(),
+            *self._check_target_pk_lengths(),
         ]
 
     def _check_unique(self) -> list[checks.CheckMessage]:
@@ -709,6 +925,11 @@ class FederatedManyToManyField(RelatedField):
         from .checks import check_reverse_relations
 
         return check_reverse_relations(self)
+
+    def _check_target_pk_lengths(self) -> list[checks.CheckMessage]:
+        from .checks import check_target_pk_lengths
+
+        return check_target_pk_lengths(self)
 
 
 class FederatedManyToManyReverse(FederatedRelation):

@@ -43,8 +43,39 @@ def pk_to_string(pk_field: models.Field | None, value: Any) -> str | None:
     if value is None:
         return None
     if pk_field is not None:
+        # Every reference of a prefetch comes through here, most with an integer pk: for
+        # Django's own integer fields, to_python() and get_prep_value() are int().
+        plain = _PLAIN_INTEGER_FIELDS.get(type(pk_field))
+        if plain is None:
+            plain = _PLAIN_INTEGER_FIELDS[type(pk_field)] = _is_plain_integer(type(pk_field))
+        if plain and type(value) in (int, str):
+            try:
+                return str(int(value))
+            except ValueError:
+                pass  # let the field raise its own error
         value = pk_field.get_prep_value(pk_field.to_python(value))
     return str(value)
+
+
+# {field class: whether it converts values exactly as IntegerField does}
+_PLAIN_INTEGER_FIELDS: dict[type[models.Field], bool] = {}
+
+
+def _is_plain_integer(field_class: type[models.Field]) -> bool:
+    """Return whether ``field_class`` keeps IntegerField's ``to_python``/``get_prep_value``."""
+    if not issubclass(field_class, models.IntegerField):
+        return False
+    integer = models.IntegerField
+    if (
+        field_class.to_python is not integer.to_python
+        or field_class.get_prep_value is not integer.get_prep_value
+    ):
+        return False
+    # IntegerField.get_prep_value() calls super(): that must still be Field's.
+    mro = field_class.__mro__
+    after = mro[mro.index(integer) + 1:]
+    parent = next(klass for klass in after if "get_prep_value" in vars(klass))
+    return parent is models.Field
 
 
 def as_canonical_text(expression: Expression, connection: Any) -> Expression:

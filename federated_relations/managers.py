@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
+from asgiref.sync import sync_to_async
+from django.apps import apps as global_apps
 from django.contrib.contenttypes.fields import create_generic_related_manager
+from django.core.exceptions import ValidationError
 from django.db import connections, models, router, transaction
 from django.db.models import Q
 from django.db.models.query import BaseIterable, ModelIterable
 
-from . import resolver
+from . import resolver, validation
 from .keys import pk_to_string
 from .models import GenericContentType
 
 __all__ = [
     "FederatedTargetQuerySet",
+    "MissingTarget",
     "create_federated_m2m_manager",
     "create_federated_related_manager",
     "create_federated_reverse_m2m_manager",
@@ -65,22 +69,97 @@ def create_federated_related_manager(superclass: type, rel: Any) -> type:
 # --- FederatedManyToManyField ------------------------------------------------------------
 
 
+class LoadedTargets(list):
+    """Targets read from serialized data, which ``set()`` stores without asking peers.
+
+    Django's deserializers (up to 6.0) save a many-to-many value with a bare ``set()``:
+    the federated formats give it this list, so loading a fixture never validates its
+    references against the peers (one may name a peer since removed).
+    """
+
+
+class MissingTarget:
+    """What a many-to-many manager yields for a through row whose target no longer exists.
+
+    Rows can outlive their target: ``DO_NOTHING`` and a ``CASCADE_SIGNAL_VETO`` veto keep
+    them on purpose, and a peer's deletion event may not have arrived yet. Every row is
+    one element of the manager (``count()``, ``len()``, slicing and iteration agree, and
+    ``count()`` stays one query that asks no peer), so such a row gives a ``MissingTarget``
+    in its place: its ``content_type`` and ``pk`` (``remove()`` accepts it and deletes the
+    row), ``is_available`` false and a ``str()`` saying it does not exist. Reading any
+    other attribute raises ``AttributeError``, so templates render nothing for it.
+    """
+
+    is_available = False
+
+    def __init__(
+        self,
+        content_type: GenericContentType | None,
+        pk: Any,
+        type_id: Any,
+        *,
+        object_id: str | None = None,
+    ) -> None:
+        self.content_type = content_type
+        self.pk = pk
+        # The row's (type id, object id) in its own through table, for remove(): the
+        # stored text (``object_id``), which need not be str(pk) (e.g. "007" for 7).
+        self._row_key = (type_id, str(pk) if object_id is None else object_id)
+
+    @property
+    def project(self) -> str | None:
+        """Return the project of the target's type (``None`` if the type is unknown)."""
+        return self.content_type.project if self.content_type is not None else None
+
+    def _identity(self) -> tuple[Any, ...]:
+        ct = self.content_type
+        return (ct.natural_key() if ct is not None else self._row_key[0], self._row_key[1])
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MissingTarget):
+            return NotImplemented
+        return self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
+    def _describe(self) -> str:
+        ct = self.content_type
+        if ct is None:
+            return f"type {self._row_key[0]} {self.pk}"
+        return f"{ct.app_label}.{ct.model} {self.pk} on {ct.project}"
+
+    def __str__(self) -> str:
+        return f"{self._describe()} (does not exist)"
+
+    def __repr__(self) -> str:
+        return f"<MissingTarget: {self._describe()}>"
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: every field of a gone target is absent.
+        # Private names (pickle and copy probe __setstate__ before __init__ ran) and the
+        # attributes _describe() reads are plain misses, never a recursion.
+        if name.startswith("_") or name in ("content_type", "pk"):
+            raise AttributeError(name)
+        raise AttributeError(f"{self._describe()} does not exist; it has no {name!r}.")
+
+
 class FederatedTargetIterable(BaseIterable):
-    """Yield the targets of the through rows of a queryset, loaded by ``resolver.resolve``.
+    """Yield the target of each through row of a queryset, loaded by ``resolver.resolve``.
 
     One query reads the rows' (type, object id), then the resolver loads one query per
-    local type (one batch per peer type); rows whose target no longer exists are skipped.
+    local type (one batch per peer type). A row whose target no longer exists yields a
+    ``MissingTarget``, so that iteration, ``len()``, ``count()`` and slices all count rows.
     """
 
     def __iter__(self) -> Iterator[Any]:
         queryset = self.queryset
         link = queryset.field.link
-        if not queryset.ordered:
+        if not queryset.ordered and not queryset.query.is_sliced:
+            # Managers order their querysets (so they can be sliced); this is for others.
             queryset = queryset.order_by("pk")  # the order in which targets were added
         rows = list(queryset.values_list(link.content_type_field.attname, link.object_id))
-        for obj in load_targets(queryset.field, rows, queryset.db):
-            if obj is not None:
-                yield obj
+        yield from load_targets(queryset.field, rows, queryset.db)
 
 
 def load_targets(
@@ -89,28 +168,41 @@ def load_targets(
     using: str | None,
     querysets: dict[int, models.QuerySet] | None = None,
 ) -> list[Any]:
-    """Return the target of each ``(type id, object id)`` row (``None`` if it is gone).
+    """Return the target of each ``(type id, object id)`` row, a ``MissingTarget`` if gone.
 
     Every target is loaded by ``resolver.resolve``: one query per local type, one batch
-    per remote type, whatever the number of rows.
+    per remote type, whatever the number of rows. For a type with a queryset of its own
+    in ``querysets`` (a ``Prefetch``), the rows whose target that queryset does not
+    return give ``None``: the queryset chose its objects.
     """
     rows = list(rows)
+    querysets = querysets or {}
     link = field.link
     types = link.generic_types({type_id for type_id, _ in rows}, using)
     wanted: dict[GenericContentType, set[str]] = defaultdict(set)
     for type_id, object_id in rows:
         if type_id in types:
             wanted[types[type_id]].add(object_id)
-    for content_type in wanted:
-        model = content_type.model_class()
+    models_of = {ct.pk: _model_of(field, ct) for ct in types.values()}
+    historical: dict[GenericContentType, set[str]] = {}
+    for content_type in list(wanted):
+        model = models_of[content_type.pk]
         if model is not None and model._meta.concrete_model not in field.reverse_fields:
             # Rows written without the manager (custom through models) relate new models.
             field.add_relation(model, auto=True)
+        if model is not None and model._meta.apps is not global_apps:
+            # A migration's historical model, not the installed one model_class() gives.
+            historical[content_type] = wanted.pop(content_type)
     found = resolver.resolve(wanted, using=using, querysets=querysets)
+    for content_type, pks in historical.items():
+        model = models_of[content_type.pk]
+        queryset = querysets.get(content_type.pk, model._base_manager.db_manager(using).all())
+        for obj in queryset.filter(pk__in=pks):
+            found[(content_type.pk, pk_to_string(model._meta.pk, obj.pk))] = obj
     # resolver.key_of() per row, with each type's pk field looked up once.
     pk_fields = {}
     for type_id, content_type in types.items():
-        model = content_type.model_class()
+        model = models_of[content_type.pk]
         pk_fields[type_id] = (content_type.pk, model._meta.pk if model is not None else None)
     targets = []
     for type_id, object_id in rows:
@@ -118,8 +210,39 @@ def load_targets(
         if type_id in pk_fields:
             generic_id, pk_field = pk_fields[type_id]
             obj = found.get((generic_id, pk_to_string(pk_field, object_id)))
+        if obj is None and (type_id not in pk_fields or pk_fields[type_id][0] not in querysets):
+            obj = _missing(types.get(type_id), pk_fields.get(type_id), type_id, object_id)
         targets.append(obj)
     return targets
+
+
+def _model_of(field: Any, content_type: GenericContentType) -> type[models.Model] | None:
+    """Return the local model of a type in the field's registry (historical in migrations)."""
+    apps = field.model._meta.apps
+    if apps is global_apps or not content_type.resolves_locally:
+        return content_type.model_class()
+    try:
+        return apps.get_model(content_type.app_label, content_type.model)
+    except LookupError:
+        return None
+
+
+def _missing(
+    content_type: GenericContentType | None,
+    pk_field: tuple[Any, models.Field | None] | None,
+    type_id: Any,
+    object_id: str,
+) -> MissingTarget:
+    """Return the ``MissingTarget`` of a row, its pk as the model's (or a remote) value."""
+    pk: Any = object_id
+    if content_type is not None and not content_type.resolves_locally:
+        pk = resolver.reference(content_type, object_id).pk  # as a RemoteObject's
+    elif pk_field is not None and pk_field[1] is not None:
+        try:
+            pk = pk_field[1].to_python(object_id)
+        except (ValidationError, ValueError, TypeError):
+            pass  # a row Django would not accept still has its id
+    return MissingTarget(content_type, pk, type_id, object_id=object_id)
 
 
 class FederatedTargetQuerySet(models.QuerySet):
@@ -163,6 +286,37 @@ class FederatedTargetQuerySet(models.QuerySet):
 
 
 
+class AsyncWritersMixin:
+    """The ``a``-prefixed twins of a related manager's writers, as Django's managers have.
+
+    Each runs its sync twin through ``sync_to_async``, as Django's related managers do.
+    """
+
+    async def aadd(self, *objs: Any) -> None:
+        """Add targets (sources, on the reverse side): ``add()`` for async code."""
+        return await sync_to_async(self.add)(*objs)  # type: ignore[attr-defined]
+
+    aadd.alters_data = True  # type: ignore[attr-defined]
+
+    async def aremove(self, *objs: Any) -> None:
+        """Remove targets: ``remove()`` for async code."""
+        return await sync_to_async(self.remove)(*objs)  # type: ignore[attr-defined]
+
+    aremove.alters_data = True  # type: ignore[attr-defined]
+
+    async def aclear(self) -> None:
+        """Remove every target: ``clear()`` for async code."""
+        return await sync_to_async(self.clear)()  # type: ignore[attr-defined]
+
+    aclear.alters_data = True  # type: ignore[attr-defined]
+
+    async def aset(self, objs: Iterable[Any], *, clear: bool = False) -> None:
+        """Replace the targets: ``set()`` for async code."""
+        return await sync_to_async(self.set)(objs, clear=clear)  # type: ignore[attr-defined]
+
+    aset.alters_data = True  # type: ignore[attr-defined]
+
+
 def _check_auto_created(through: Any, method: str) -> None:
     """Refuse ``method`` (add, remove...) with a custom through model, as gm2m does."""
     if not through._meta.auto_created:
@@ -185,7 +339,7 @@ def create_federated_m2m_manager(field: Any) -> type:
     )
     base = models.manager.BaseManager.from_queryset(queryset_class)
 
-    class FederatedManyToManyManager(base):  # type: ignore[misc, valid-type]
+    class FederatedManyToManyManager(AsyncWritersMixin, base):  # type: ignore[misc, valid-type]
         """The targets of one source instance."""
 
         def __init__(self, instance: models.Model) -> None:
@@ -196,13 +350,25 @@ def create_federated_m2m_manager(field: Any) -> type:
             self.model = self.link.through
             self.through = self.link.through
             self.prefetch_cache_name = field.name
-            if instance.pk is None:
+
+        @property
+        def core_filters(self) -> dict[str, Any]:
+            """Return the filter of the instance's rows, on its pk as it is now.
+
+            Read each time: a manager made before the instance was saved (or after it was
+            deleted) must not keep filtering on its old pk. No pk only refuses reads and
+            writes: as in gm2m, ``instance.field.through`` stays reachable, e.g. to delete
+            the rows that ``on_delete_src=DO_NOTHING`` kept.
+            """
+            return {self.link.source_field.attname: self.instance.pk}
+
+        def _check_pk(self) -> None:
+            if self.instance.pk is None:
                 raise ValueError(
-                    f'"{instance!r}" needs to have a value for field '
-                    f'"{instance._meta.pk.attname}" before this many-to-many relationship '
-                    "can be used."
+                    f'"{self.instance!r}" needs to have a value for field '
+                    f'"{self.instance._meta.pk.attname}" before this many-to-many '
+                    "relationship can be used."
                 )
-            self.core_filters = {self.link.source_field.attname: instance.pk}
 
         def __call__(self, *, manager: str) -> Any:
             """Return this manager (``user.videos(manager="...")`` has one queryset class)."""
@@ -219,7 +385,11 @@ def create_federated_m2m_manager(field: Any) -> type:
             try:
                 return self.instance._prefetched_objects_cache[self.prefetch_cache_name]
             except (AttributeError, KeyError):
+                self._check_pk()
                 queryset = super().get_queryset().using(self._db_read())
+                if not queryset.ordered:
+                    # The order in which targets were added; set now so slices work.
+                    queryset = queryset.order_by("pk")
                 queryset._add_hints(instance=self.instance)
                 # Deferred like Django's related managers: prefetching replaces the
                 # results, so the filter is only built if the queryset is evaluated.
@@ -256,6 +426,8 @@ def create_federated_m2m_manager(field: Any) -> type:
             loaded = load_targets(field, [row[1:] for row in rows], using, custom)
             # A target may belong to several sources: the objects are matched to their
             # source in order, as prefetch_one_level() reads them once each, in order.
+            # Gone targets come as MissingTarget (as iteration gives them); None is a row
+            # that a Prefetch queryset left out.
             pairs = [(row[0], obj) for row, obj in zip(rows, loaded) if obj is not None]
             sources = iter([source for source, _obj in pairs])
             return (
@@ -268,11 +440,16 @@ def create_federated_m2m_manager(field: Any) -> type:
             )
 
         def _check_through(self, method: str) -> None:
+            self._check_pk()
             _check_auto_created(self.through, method)
 
-        def _keys(self, objs: Iterable[Any], using: str) -> list[tuple[Any, str]]:
+        def _keys(
+            self, objs: Iterable[Any], using: str, check: bool = True
+        ) -> list[tuple[Any, str]]:
             keys: dict[tuple[Any, str], None] = {}
             for obj in objs:
+                if isinstance(obj, MissingTarget):
+                    raise ValueError(f"Cannot add {obj!r}: it no longer exists.")
                 if isinstance(obj, models.Model):
                     if obj.pk is None:
                         raise ValueError(
@@ -293,6 +470,8 @@ def create_federated_m2m_manager(field: Any) -> type:
                         f"{self.link.object_id}: raise the field's pk_maxlength."
                     )
                 keys[key] = None
+            if check:  # refuse what could never resolve (unknown peer or model, ...)
+                validation.check_targets(objs)
             return list(keys)
 
         def _insert(self, keys: Iterable[tuple[Any, str]], using: str) -> None:
@@ -384,16 +563,56 @@ def create_federated_m2m_manager(field: Any) -> type:
 
         clear.alters_data = True  # type: ignore[attr-defined]
 
-        def set(self, objs: Iterable[Any], *, clear: bool = False) -> None:
-            """Make ``objs`` the targets: remove the others and add the missing ones."""
+        def _check_new_targets(self, targets: list[Any], using: str) -> None:
+            # Only references that set() adds are checked against the peers: one stored
+            # before (its peer since removed, its type no longer exposed) may stay, and the
+            # peer is asked before the source row is locked. Local targets need no query.
+            remote = [obj for obj in targets if not isinstance(obj, models.Model)]
+            if not remote:
+                return
+            stored = set(
+                self.through._base_manager.using(using)
+                .filter(**self.core_filters)
+                .values_list(self.link.content_type_field.attname, self.link.object_id)
+            )
+            validation.check_targets(
+                obj
+                for obj in remote
+                if self.link.key(obj, field.for_concrete_model, using) not in stored
+            )
+
+        def set(
+            self,
+            objs: Iterable[Any],
+            *,
+            clear: bool = False,
+            among: Collection[tuple[Any, str]] | None = None,
+            _check: bool = True,
+        ) -> None:
+            """Make ``objs`` the targets: remove the others and add the missing ones.
+
+            With ``among`` (``(type id, pk string)`` keys, as forms offer them), only the
+            current targets among those keys can be removed; every other one is kept.
+            """
             self._check_through("set")
+            # Loaded data (a fixture) is stored as it was dumped: its peers are not asked.
+            check = _check and not isinstance(objs, LoadedTargets)
             objs = tuple(objs)
             using = self._db_write()
-            keys = self._keys(objs, using)
+            # A MissingTarget (as all() gives it) keeps its row, if any, and adds none.
+            kept = {
+                self.link.key(obj, field.for_concrete_model, using)
+                for obj in objs
+                if isinstance(obj, MissingTarget)
+            }
+            targets = [obj for obj in objs if not isinstance(obj, MissingTarget)]
+            keys = self._keys(targets, using, check=False)
+            if check:
+                self._check_new_targets(targets, using)
             self._remove_prefetched_objects()
             with transaction.atomic(using=using, savepoint=False):
                 self._lock_source(using)
-                if clear:
+                if clear and among is None and not kept:
                     self.clear()
                     self._insert(keys, using)
                     return
@@ -403,11 +622,28 @@ def create_federated_m2m_manager(field: Any) -> type:
                     .filter(**self.core_filters)
                     .values_list(link.content_type_field.attname, link.object_id)
                 )
-                wanted = set(keys)
-                self._delete(current - wanted, using)
+                wanted = set(keys) | kept
+                removable = current if among is None else current & set(among)
+                if clear:  # remove all that may go, then add: a set() from scratch
+                    unwanted = removable - kept
+                    current -= unwanted
+                else:
+                    unwanted = removable - wanted
+                self._delete(unwanted, using)
                 self._insert([key for key in keys if key not in current], using)
 
         set.alters_data = True  # type: ignore[attr-defined]
+
+        def set_base(self, objs: Iterable[Any], *, clear: bool = False, raw: bool = False) -> None:
+            """Do ``set()``: Django 6.1's deserializer sets many-to-many values with this.
+
+            ``raw`` (loading data, as ``loaddata`` does) stores the targets without asking
+            their peers: a fixture may name a peer since removed, or a type no longer
+            exposed. This manager sends no ``m2m_changed`` signals.
+            """
+            self.set(objs, clear=clear, _check=not raw)
+
+        set_base.alters_data = True  # type: ignore[attr-defined]
 
     return FederatedManyToManyManager
 
@@ -423,7 +659,9 @@ def create_federated_reverse_m2m_manager(field: Any, superclass: type | None = N
     if superclass is None:
         superclass = source_model._default_manager.__class__
 
-    class FederatedReverseManyToManyManager(superclass):  # type: ignore[misc, valid-type]
+    class FederatedReverseManyToManyManager(  # type: ignore[misc, valid-type]
+        AsyncWritersMixin, superclass
+    ):
         """The sources relating to one target."""
 
         def __init__(self, instance: Any) -> None:
@@ -463,8 +701,9 @@ def create_federated_reverse_m2m_manager(field: Any, superclass: type | None = N
             queryset = super().get_queryset()
             if isinstance(self.instance, models.Model):
                 queryset._add_hints(instance=self.instance)
+                # db_manager()'s database first: create() saves through this queryset.
                 queryset = queryset.using(
-                    router.db_for_read(source_model, instance=self.instance)
+                    self._db or router.db_for_read(source_model, instance=self.instance)
                 )
             queryset._defer_next_filter = True
             return queryset._next_is_sticky().filter(**self.core_filters)
@@ -585,6 +824,62 @@ def create_federated_reverse_m2m_manager(field: Any, superclass: type | None = N
             self._rows(router.db_for_write(self.through)).delete()
 
         clear.alters_data = True  # type: ignore[attr-defined]
+
+        def _db_for_sources(self) -> str:
+            hints = {"instance": self.instance} if isinstance(self.instance, models.Model) else {}
+            return router.db_for_write(source_model, **hints)
+
+        def create(self, **kwargs: Any) -> models.Model:
+            """Create a source and relate it to the target, as Django's related managers do."""
+            self._check_through("create")
+            related = self.db_manager(self._db_for_sources())
+            obj = super(FederatedReverseManyToManyManager, related).create(**kwargs)
+            self.add(obj)
+            return obj
+
+        create.alters_data = True  # type: ignore[attr-defined]
+
+        def get_or_create(self, **kwargs: Any) -> tuple[models.Model, bool]:
+            """Get a related source, or create one and relate it."""
+            self._check_through("get_or_create")
+            related = self.db_manager(self._db_for_sources())
+            manager = super(FederatedReverseManyToManyManager, related)
+            obj, created = manager.get_or_create(**kwargs)
+            if created:  # a source that was found is related already
+                self.add(obj)
+            return obj, created
+
+        get_or_create.alters_data = True  # type: ignore[attr-defined]
+
+        def update_or_create(self, **kwargs: Any) -> tuple[models.Model, bool]:
+            """Update a related source, or create one and relate it."""
+            self._check_through("update_or_create")
+            related = self.db_manager(self._db_for_sources())
+            manager = super(FederatedReverseManyToManyManager, related)
+            obj, created = manager.update_or_create(**kwargs)
+            if created:
+                self.add(obj)
+            return obj, created
+
+        update_or_create.alters_data = True  # type: ignore[attr-defined]
+
+        async def acreate(self, **kwargs: Any) -> models.Model:
+            """``create()`` for async code."""
+            return await sync_to_async(self.create)(**kwargs)
+
+        acreate.alters_data = True  # type: ignore[attr-defined]
+
+        async def aget_or_create(self, **kwargs: Any) -> tuple[models.Model, bool]:
+            """``get_or_create()`` for async code."""
+            return await sync_to_async(self.get_or_create)(**kwargs)
+
+        aget_or_create.alters_data = True  # type: ignore[attr-defined]
+
+        async def aupdate_or_create(self, **kwargs: Any) -> tuple[models.Model, bool]:
+            """``update_or_create()`` for async code."""
+            return await sync_to_async(self.update_or_create)(**kwargs)
+
+        aupdate_or_create.alters_data = True  # type: ignore[attr-defined]
 
         def set(self, objs: Iterable[models.Model], *, clear: bool = False) -> None:
             """Make ``objs`` the sources relating to the target."""

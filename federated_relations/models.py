@@ -32,6 +32,21 @@ __all__ = [
 
 CacheKey = tuple[str, str, str]
 
+# What the type lookups of every prefetched reference need of the settings, read once
+# and forgotten with the type cache when the settings change (clear_cache()):
+# {project: whether its types resolve locally (this server's or "shared")}, and
+# {"PROJECT_NAME": this server's project}.
+_RESOLVES_LOCALLY: dict[str, bool] = {}
+_SETTINGS: dict[str, str] = {}
+
+
+def _project_name() -> str:
+    try:
+        return _SETTINGS["PROJECT_NAME"]
+    except KeyError:
+        name = _SETTINGS["PROJECT_NAME"] = federated_settings.PROJECT_NAME
+        return name
+
 
 class GenericContentTypeManager(models.Manager["GenericContentType"]):
     """Manager with the per-database cache and lookups of ``ContentTypeManager``."""
@@ -45,6 +60,8 @@ class GenericContentTypeManager(models.Manager["GenericContentType"]):
         # Types created inside a transaction, cached only once it commits:
         # {db alias: {key or id: (type, on-commit callback, connection)}}
         self._pending: dict[str, dict[Any, tuple[GenericContentType, Any, Any]]] = {}
+        # {db alias: this manager bound to it}, shared with the bound copies (db_manager()).
+        self._db_managers: dict[str | None, GenericContentTypeManager] = {}
 
     def _get_cached(self, key: Any) -> GenericContentType | None:
         try:
@@ -55,6 +72,10 @@ class GenericContentTypeManager(models.Manager["GenericContentType"]):
         if entry is None:
             return None
         ct, on_commit, connection = entry
+        if connection is not connections[connection.alias]:
+            # Created in another thread's transaction: not committed as far as this one
+            # knows (connections are per thread), so this thread reads the database.
+            return None
         # The callback leaves run_on_commit when its transaction or savepoint rolls back.
         if any(hook[1] is on_commit for hook in connection.run_on_commit):
             return ct
@@ -66,14 +87,44 @@ class GenericContentTypeManager(models.Manager["GenericContentType"]):
         pending.pop(ct.natural_key(), None)
         pending.pop(ct.id, None)
 
-    def get_by_natural_key(self, project: str, app_label: str, model: str) -> GenericContentType:
-        """Return the type with this natural key (cached)."""
-        key = (project, app_label, model)
+    def get_by_natural_key(
+        self, project: str, app_label: str, model: str, *extra: Any
+    ) -> GenericContentType:
+        """Return the type with this natural key (cached), creating it if it can exist.
+
+        Fixtures name types by natural key, and a fresh database has no row for a peer's
+        type yet: a peer's type is created as by ``get_for_remote()``, a type of this
+        project (or ``"shared"``) when its model is installed. A local type whose model
+        is not installed, and has no row, raises ``DoesNotExist`` naming it.
+        """
+        if extra:
+            # Django's own serializers pass a FederatedManyToManyField reference here.
+            raise TypeError(
+                f"get_by_natural_key() takes (project, app_label, model), got "
+                f"{[project, app_label, model, *extra]!r}: a FederatedManyToManyField "
+                "target, which Django's own serializer formats cannot read. Set "
+                "SERIALIZATION_MODULES to the formats of federated_relations.serializers."
+            )
+        key = (project, app_label, model.lower())
         ct = self._get_cached(key)
-        if ct is None:
-            ct = self.get(project=project, app_label=app_label, model=model)
+        if ct is not None:
+            return ct
+        if project not in (federated_settings.PROJECT_NAME, SHARED_PROJECT):
+            return self._get_or_create(key)
+        try:
+            apps.get_model(app_label, model)
+        except LookupError:
+            try:
+                ct = self.get(project=project, app_label=app_label, model=key[2])
+            except self.model.DoesNotExist:
+                owner = "the shared project" if project == SHARED_PROJECT else "this project"
+                raise self.model.DoesNotExist(
+                    f"No GenericContentType {'.'.join(key)}: {project!r} is {owner}, and "
+                    f"no model {app_label}.{model} is installed."
+                ) from None
             self._add_to_cache(self.db, ct)
-        return ct
+            return ct
+        return self._get_or_create(key)
 
     @staticmethod
     def _get_opts(model: Any, for_concrete_model: bool) -> Options:
@@ -98,9 +149,12 @@ class GenericContentTypeManager(models.Manager["GenericContentType"]):
     def get_for_model(self, model: Any, for_concrete_model: bool = True) -> GenericContentType:
         """Return this project's type for a model class or instance, creating it if needed."""
         opts = self._get_opts(model, for_concrete_model)
-        return self._get_or_create(
-            (federated_settings.PROJECT_NAME, opts.app_label, opts.model_name)
-        )
+        key = (_project_name(), opts.app_label, opts.model_name)
+        try:
+            # Read for every reference a prefetch matches: the committed cache first.
+            return self._cache[self.db][key]
+        except KeyError:
+            return self._get_or_create(key)
 
     def get_for_models(
         self, *models: Any, for_concrete_models: bool = True
@@ -165,6 +219,23 @@ class GenericContentTypeManager(models.Manager["GenericContentType"]):
         """Empty the cache of every database."""
         self._cache.clear()
         self._pending.clear()
+        _RESOLVES_LOCALLY.clear()
+        _SETTINGS.clear()
+
+    def db_manager(self, using: str | None = None, hints: dict[str, Any] | None = None) -> Any:
+        """Return this manager bound to database ``using`` (the same one on every call).
+
+        Django copies the manager on each call; the type lookups of every prefetched
+        reference go through here, so the copies are kept (they share the caches).
+        """
+        if hints:
+            return super().db_manager(using, hints)
+        alias = using or self._db
+        try:
+            return self._db_managers[alias]
+        except KeyError:
+            manager = self._db_managers[alias] = super().db_manager(using)
+            return manager
 
     def _add_to_cache(self, using: str, ct: GenericContentType, created: bool = False) -> None:
         if created:
@@ -234,7 +305,13 @@ class GenericContentType(models.Model):
     @property
     def resolves_locally(self) -> bool:
         """Whether objects of this type are read from this server's database."""
-        return self.is_local or self.is_shared
+        # Asked for every reference a prefetch matches: remembered per project, and
+        # forgotten with the type cache when the settings change (clear_cache()).
+        try:
+            return _RESOLVES_LOCALLY[self.project]
+        except KeyError:
+            locally = _RESOLVES_LOCALLY[self.project] = self.is_local or self.is_shared
+            return locally
 
     @property
     def name(self) -> str:
@@ -256,6 +333,11 @@ class GenericContentType(models.Model):
         """Return the local model class of this type, ``None`` when it is remote or gone."""
         if not self.resolves_locally:
             return None
+        if apps.models_ready:
+            # apps.get_model() past its readiness checks: this runs for every reference a
+            # prefetch matches. The registry stays the one source; nothing is kept here.
+            config = apps.app_configs.get(self.app_label)
+            return None if config is None else config.models.get(self.model.lower())
         try:
             return apps.get_model(self.app_label, self.model)
         except LookupError:
@@ -275,6 +357,7 @@ class GenericContentType(models.Model):
         return model._base_manager.filter(**kwargs)
 
     def natural_key(self) -> CacheKey:
+        """Return ``(project, app_label, model)``, what ``get_by_natural_key()`` takes."""
         return (self.project, self.app_label, self.model)
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "get_exposed_type",
     "json_safe",
     "reset",
+    "search_filter",
     "serialize",
     "wire_pk",
 ]
@@ -39,6 +40,9 @@ class ExposedType:
 
     model: type[models.Model]
     fields: tuple[models.Field, ...]
+    #: The exposed fields the listing's ``search`` parameter looks in (``EXPOSE``'s
+    #: ``"search"``); empty when the type cannot be searched.
+    search_fields: tuple[models.Field, ...] = ()
 
     @property
     def app_label(self) -> str:
@@ -93,9 +97,32 @@ def _build() -> dict[tuple[str, str], ExposedType]:
                     f"with a column on {label}."
                 )
             fields.append(field)
-        exposed = ExposedType(model=model, fields=tuple(fields))
+        searched = set(getattr(field_names, "search", ()))
+        exposed = ExposedType(
+            model=model,
+            fields=tuple(fields),
+            search_fields=tuple(field for field in fields if field.name in searched),
+        )
         types[(exposed.app_label, exposed.model_name)] = exposed
     return types
+
+
+def search_filter(exposed: ExposedType, term: str) -> models.Q | None:
+    """Return the filter of a listing's ``search``: every word of ``term`` in some field.
+
+    As ``ModelAdmin.get_search_results`` does, the term is split into words and each word
+    must be found (case-insensitively) in at least one of the type's search fields.
+    Return ``None`` if the type has no search fields.
+    """
+    if not exposed.search_fields:
+        return None
+    condition = models.Q()
+    for word in term.split():
+        any_field = models.Q()
+        for field in exposed.search_fields:
+            any_field |= models.Q(**{f"{field.attname}__icontains": word})
+        condition &= any_field
+    return condition
 
 
 def _registry() -> dict[tuple[str, str], ExposedType]:

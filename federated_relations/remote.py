@@ -18,7 +18,9 @@ import types
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from . import resolver
+from asgiref.sync import sync_to_async
+
+from . import resolver, validation
 from .exceptions import FederationError, RemoteObjectDoesNotExist
 
 if TYPE_CHECKING:
@@ -32,6 +34,12 @@ _UNLOADED = "unloaded"
 _LOADED = "loaded"
 _MISSING = "missing"
 _UNAVAILABLE = "unavailable"
+
+#: Names Django's ORM probes values for (``hasattr``) when a remote object is a filter
+#: value (``filter(items=book)``): never fields, so they never trigger a request.
+_QUERY_PROBES = frozenset(
+    {"resolve_expression", "get_source_expressions", "as_sql", "flatten", "filterable"}
+)
 
 
 class RemoteObjectMissing(RemoteObjectDoesNotExist, AttributeError):
@@ -174,7 +182,7 @@ class RemoteObject:
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails; private names never trigger a request
         # (copy, pickle and hasattr probes look for them).
-        if name.startswith("_"):
+        if name.startswith("_") or name in _QUERY_PROBES:
             raise AttributeError(name)
         if self._status == _LOADED and name in self._entry["fields"]:
             return self._entry["fields"][name]
@@ -225,6 +233,7 @@ def _remote_type(project: str, label: str) -> GenericContentType:
     from .models import GenericContentType
 
     app_label, model = _parse_label(label)
+    validation.check_project(project, label)
     content_type = GenericContentType.objects.get_for_remote(project, app_label, model)
     if content_type.resolves_locally:
         raise ValueError(
@@ -297,6 +306,14 @@ class RemoteModel:
         """Return ``{pk: object}`` for the pks that exist, in one request per page."""
         found = resolver.resolve({self.content_type: list(pks)})
         return {obj.pk: obj for obj in found.values()}
+
+    async def aget(self, pk: Any) -> RemoteObject:
+        """``get()`` for async code (the request runs in a worker thread)."""
+        return await sync_to_async(self.get)(pk)
+
+    async def ain_bulk(self, pks: Iterable[Any]) -> dict[Any, RemoteObject]:
+        """``in_bulk()`` for async code."""
+        return await sync_to_async(self.in_bulk)(list(pks))
 
     def all(self) -> RemoteQuerySet:
         """Return every object of the model (iterating reads every page)."""

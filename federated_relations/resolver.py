@@ -21,10 +21,11 @@ import hashlib
 import logging
 import re
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any
 
 from django.core.cache import caches
 from django.db import models
@@ -47,7 +48,9 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_PARALLEL_PEERS",
     "ObjectKey",
+    "PendingSearch",
     "cache_key",
+    "check_events",
     "check_existence",
     "content_type_of",
     "discover",
@@ -55,12 +58,15 @@ __all__ = [
     "get_object",
     "get_target",
     "iterate",
+    "key_function",
     "key_of",
     "load",
     "mark_missing",
     "reference",
     "resolve",
+    "search",
     "send_events",
+    "start_search",
 ]
 
 logger = logging.getLogger("federated_relations")
@@ -87,26 +93,45 @@ def content_type_of(
     obj: Any, *, for_concrete_model: bool = True, using: str | None = None
 ) -> GenericContentType:
     """Return the type of a model instance (this project's) or of a remote object."""
-    from .models import GenericContentType
-
+    type_model = _type_model()
     if isinstance(obj, models.Model):
-        return GenericContentType.objects.db_manager(using or obj._state.db).get_for_model(
+        return type_model.objects.db_manager(using or obj._state.db).get_for_model(
             obj, for_concrete_model=for_concrete_model
         )
     content_type = getattr(obj, "content_type", None)
-    if isinstance(content_type, GenericContentType):
+    if isinstance(content_type, type_model):
         return content_type
     raise TypeError(f"{obj!r} is neither a model instance nor a remote object.")
 
 
 def key_of(content_type: GenericContentType, pk: Any) -> ObjectKey:
     """Return the key that matches an object of ``content_type`` with primary key ``pk``."""
+    # .id, not the .pk property: this runs for every reference of a prefetch.
     if pk is None:  # matches no object
-        return (content_type.pk, cast(str, None))
-    if not content_type.resolves_locally:  # the hot path of remote prefetches
-        return (content_type.pk, str(pk))
+        return (content_type.id, None)  # type: ignore[return-value]
     model = content_type.model_class()
-    return (content_type.pk, cast(str, pk_to_string(model._meta.pk if model else None, pk)))
+    if model is None:  # a remote type (the hot path of remote prefetches) or a stale one
+        return (content_type.id, str(pk))
+    return (content_type.id, pk_to_string(model._meta.pk, pk))  # type: ignore[return-value]
+
+
+def key_function(content_type: GenericContentType) -> Callable[[Any], ObjectKey]:
+    """Return ``key_of`` for one type, ``pk -> key``, with the type's lookups done once.
+
+    For the loops that key every row of a prefetch: the model and its pk field are looked
+    up when the function is made, not per row.
+    """
+    type_id = content_type.id
+    model = content_type.model_class()
+    if model is None:  # a remote type or a stale one: as key_of()
+        return lambda pk: (type_id, None if pk is None else str(pk))  # type: ignore[return-value]
+    pk_field = model._meta.pk
+
+    def key(pk: Any) -> ObjectKey:
+        # Not typing.cast(): a call per row.
+        return (type_id, pk_to_string(pk_field, pk))  # type: ignore[return-value]
+
+    return key
 
 
 def resolve(
@@ -137,8 +162,9 @@ def resolve(
         queryset = querysets.get(content_type.pk)
         if queryset is None:
             queryset = model._base_manager.db_manager(using).all()
+        key = key_function(content_type)
         for obj in queryset.filter(pk__in=pks):
-            found[key_of(content_type, obj.pk)] = obj
+            found[key(obj.pk)] = obj
     if remote_pks:
         found.update(_fetch_remote(remote_pks))
     return found
@@ -241,6 +267,112 @@ def iterate(
         seen_cursors.add(cursor)
 
 
+#: One page of a remote search: the objects found and the cursor of the next page.
+SearchPage = tuple[list["RemoteObject"], str | None]
+
+
+class PendingSearch:
+    """A remote search under way (``start_search``); ``results()`` waits for its answers."""
+
+    def __init__(
+        self,
+        futures: dict[GenericContentType, Future[Any]],
+        limit: int,
+        deadline: float,
+        timeout: float,
+    ) -> None:
+        self._futures = futures
+        self._limit = limit
+        self._deadline = deadline
+        self._timeout = timeout
+
+    def results(self) -> dict[GenericContentType, SearchPage | FederationError]:
+        """Return each type's page, or the error of its peer (``PeerUnavailable`` if late)."""
+        from .remote import RemoteObject
+
+        done, _pending = wait(
+            self._futures.values(), timeout=max(0.0, self._deadline - time.monotonic())
+        )
+        results: dict[GenericContentType, SearchPage | FederationError] = {}
+        for content_type, future in self._futures.items():
+            label = f"{content_type.app_label}.{content_type.model}"
+            if future not in done:
+                future.cancel()
+                results[content_type] = PeerUnavailable(
+                    f"Peer {content_type.project!r} did not answer a search of {label} "
+                    f"within {self._timeout:g} s."
+                )
+                continue
+            try:
+                entries, cursor = _validate_page(content_type, future.result())
+            except FederationError as error:
+                results[content_type] = error
+                continue
+            except (ValueError, TypeError, KeyError, AttributeError) as error:
+                results[content_type] = ProtocolError(f"Peer {content_type.project!r}: {error}")
+                continue
+            if len(entries) > self._limit:
+                results[content_type] = ProtocolError(
+                    f"Peer {content_type.project!r} sent more {label} objects than asked for."
+                )
+                continue
+            _cache_states(content_type, dict(entries))
+            results[content_type] = (
+                [RemoteObject(content_type, entry["pk"], state=entry) for _pk, entry in entries],
+                cursor,
+            )
+        return results
+
+
+def start_search(
+    cursors: Mapping[GenericContentType, str | None],
+    term: str,
+    *,
+    limit: int,
+    timeout: float | None = None,
+) -> PendingSearch:
+    """Start searching each remote type's listing for ``term``: one page per type.
+
+    ``cursors`` maps each type to search to the cursor of the page wanted (``None``: the
+    first). Every (peer, type) is asked at once, on the resolver's thread pool, so the
+    caller can run its local queries meanwhile; ``results()`` gives up on whatever has not
+    answered ``timeout`` seconds (default ``TIMEOUT``) after the start, so a slow peer never
+    holds the others' hits back longer than that. A type whose peer failed maps to its
+    ``FederationError`` whatever ``ON_REMOTE_ERROR`` says: a search has no placeholders to
+    give. Every object found primes the cache.
+    """
+    for content_type in cursors:
+        _check_remote(content_type)
+    wait_for = federated_settings.TIMEOUT if timeout is None else timeout
+    deadline = time.monotonic() + wait_for
+    executor = _executor()
+    futures = {
+        content_type: executor.submit(_search_peer, content_type, cursor, term, limit)
+        for content_type, cursor in cursors.items()
+    }
+    return PendingSearch(futures, limit, deadline, wait_for)
+
+
+def search(
+    cursors: Mapping[GenericContentType, str | None],
+    term: str,
+    *,
+    limit: int,
+    timeout: float | None = None,
+) -> dict[GenericContentType, SearchPage | FederationError]:
+    """Search each remote type's listing for ``term`` and wait (see ``start_search``)."""
+    return start_search(cursors, term, limit=limit, timeout=timeout).results()
+
+
+def _search_peer(
+    content_type: GenericContentType, cursor: str | None, term: str, limit: int
+) -> Any:
+    """Ask one peer for one page of a search (runs in a worker thread: HTTP only)."""
+    return _client(content_type.project).list(
+        content_type.app_label, content_type.model, cursor=cursor, limit=limit, search=term
+    )
+
+
 def discover(peer: str, *, fresh: bool = False) -> dict[str, Any]:
     """Return the peer's discovery document (its exposed types).
 
@@ -272,6 +404,17 @@ def check_existence(
         pk: state for (_ct, pk), state in states.items() if isinstance(state, FederationError)
     }
     return missing, errors
+
+
+def check_events(peer: str) -> None:
+    """Ask ``peer`` now, with a client of its own, whether it takes events (for checks)."""
+    from .client import FederationClient
+
+    client = FederationClient(peer)
+    try:
+        client.check_events()
+    finally:
+        client.close()
 
 
 def send_events(peer: str, events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -312,6 +455,20 @@ def cache_key(content_type: GenericContentType, pk_string: str) -> str:
 
 
 # --- internals -------------------------------------------------------------------------
+
+
+_GENERIC_CONTENT_TYPE: type[GenericContentType] | None = None
+
+
+def _type_model() -> type[GenericContentType]:
+    # models.py sits above this module (it imports the resolver); import it once, on the
+    # first type lookup, not per reference.
+    global _GENERIC_CONTENT_TYPE
+    if _GENERIC_CONTENT_TYPE is None:
+        from .models import GenericContentType
+
+        _GENERIC_CONTENT_TYPE = GenericContentType
+    return _GENERIC_CONTENT_TYPE
 
 
 def _fetch_remote(

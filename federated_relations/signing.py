@@ -36,6 +36,7 @@ __all__ = [
     "MAX_CLOCK_SKEW",
     "BadRequestSignature",
     "ExpiredSignature",
+    "MalformedRequest",
     "SignatureError",
     "UnknownPeer",
     "UnsignedRequest",
@@ -55,6 +56,7 @@ MAX_CLOCK_SKEW = 300
 
 _TIMESTAMP_RE = re.compile(r"^[0-9]{1,12}$")
 _SIGNATURE_RE = re.compile(r"^[0-9a-f]{64}$")
+_CONTENT_LENGTH_RE = re.compile(r"^[0-9]{1,19}\Z")
 
 
 class SignatureError(Exception):
@@ -87,6 +89,30 @@ class ExpiredSignature(SignatureError):
     """The signed timestamp is outside the clock-skew window (403 ``expired``)."""
 
     code = "expired"
+
+
+class MalformedRequest(SignatureError):
+    """The request cannot be read, e.g. a ``Content-Length`` that is not a number (400).
+
+    Reading the body of such a request raises ``ValueError`` inside Django; refusing it
+    before that keeps the answer a JSON 400 like every other refusal.
+    """
+
+    status = 400
+    code = "bad_request"
+
+
+def _check_content_length(request: HttpRequest) -> None:
+    """Raise ``MalformedRequest`` unless ``Content-Length`` is absent or ASCII digits.
+
+    ``int()`` would accept ``" 12"``, ``"+12"`` or full-width digits; HTTP allows only
+    ``1*DIGIT``, and anything else must not reach ``request.body``.
+    """
+    raw = request.META.get("CONTENT_LENGTH")
+    if raw in (None, ""):
+        return
+    if not isinstance(raw, str) or not _CONTENT_LENGTH_RE.match(raw):
+        raise MalformedRequest("The Content-Length header is not a decimal number.")
 
 
 def canonical_path(path: str) -> str:
@@ -172,8 +198,9 @@ def verify_request(request: HttpRequest, *, now: float | None = None) -> str:
     Raise ``UnsignedRequest`` when a header is missing, ``UnknownPeer`` when the sender is
     not in ``PEERS``, ``BadRequestSignature`` when the signature does not match (checked
     in constant time) and ``ExpiredSignature`` when a correctly signed timestamp is more
-    than ``MAX_CLOCK_SKEW`` seconds away from this server's clock. Reading the body may
-    raise Django's ``RequestDataTooBig``.
+    than ``MAX_CLOCK_SKEW`` seconds away from this server's clock, and
+    ``MalformedRequest`` when the ``Content-Length`` header is not a number. Reading the
+    body may raise Django's ``RequestDataTooBig``.
     """
     project = request.headers.get(HEADER_PROJECT, "")
     timestamp = request.headers.get(HEADER_TIMESTAMP, "")
@@ -188,6 +215,7 @@ def verify_request(request: HttpRequest, *, now: float | None = None) -> str:
         raise UnknownPeer("The sending project is not a peer of this server.")
     if not _TIMESTAMP_RE.match(timestamp) or not _SIGNATURE_RE.match(signature):
         raise BadRequestSignature("The timestamp or signature header is malformed.")
+    _check_content_length(request)
     message = signature_message(
         request.method or "",
         request.path,

@@ -2,9 +2,10 @@
 
 Django 6 ships ``django.tasks`` and Django 5.2 has the ``django-tasks`` backport. When a
 project sets ``TASKS``, each committed deletion enqueues ``deliver_outbox`` there instead
-of starting the delivery thread, and a failed delivery enqueues its own retry with
-backoff (on backends that can defer; otherwise ``manage.py federation_deliver`` sends
-what is left).
+of starting the delivery thread. A delivery that leaves events pending after a failure
+enqueues its own retry for when the next one is due (the backoff of ``events.backoff``),
+for as long as events are pending; on a backend that cannot defer, this process's
+delivery thread keeps the schedule instead.
 """
 
 from __future__ import annotations
@@ -15,10 +16,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 
-__all__ = ["MAX_TASK_ATTEMPTS", "deliver_outbox", "tasks_configured"]
-
-#: Enqueued retries of one delivery before the rest is left to ``federation_deliver``.
-MAX_TASK_ATTEMPTS = 10
+__all__ = ["deliver_outbox", "tasks_configured"]
 
 try:
     from django.tasks import task
@@ -34,17 +32,30 @@ def tasks_configured() -> bool:
     return task is not None and settings.is_overridden("TASKS")
 
 
-def _deliver_outbox(using: str = DEFAULT_DB_ALIAS, attempt: int = 0) -> int:
-    """Deliver the pending events of ``using``; enqueue a retry if a peer failed."""
-    from .events import backoff, deliver_pending
+def _as_task(func: Any) -> Any:
+    # Django 6.1 pickles a task as the import path of its function and expects a task
+    # there: the task must be the module attribute named like the function.
+    return task(func) if task is not None else None
 
-    report = deliver_pending(using=using, include_not_due=True)
-    if report.failed and attempt < MAX_TASK_ATTEMPTS:
-        retry: Any = deliver_outbox
-        if retry.get_backend().supports_defer:
-            run_after = timezone.now() + backoff(attempt)
-            retry.using(run_after=run_after).enqueue(using, attempt + 1)
+
+@_as_task
+def deliver_outbox(using: str = DEFAULT_DB_ALIAS, attempt: int = 0) -> int:
+    """Deliver the due events of ``using``; after a failure, enqueue the next attempt.
+
+    Only a run that failed enqueues a retry, so however many deletions enqueued a run,
+    one chain of retries is left once they are done. ``attempt`` counts the chain.
+    """
+    from . import events
+
+    report = events.deliver_pending(using=using)
+    if report.failed:
+        due = events._next_due(using)
+        if due is not None:
+            retry: Any = deliver_outbox
+            if retry.get_backend().supports_defer:
+                run_after = max(due, timezone.now())
+                retry.using(run_after=run_after).enqueue(using, attempt + 1)
+            else:
+                events._background.start(using)
     return report.delivered_count
 
-
-deliver_outbox = task(_deliver_outbox) if task is not None else None

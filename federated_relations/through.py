@@ -80,12 +80,25 @@ def create_federated_through_model(
             "apps": klass._meta.apps,
         },
     )
+
+    def __str__(self: models.Model) -> str:
+        # Read in the admin's delete confirmation of a source or a target: name both
+        # sides, with the target's type from the type cache (no request to a peer).
+        target_type = GenericContentType.objects.db_manager(self._state.db).get_for_id(
+            getattr(self, f"{CONTENT_TYPE_FIELD}_id")
+        )
+        return (
+            f"{getattr(self, source)} → {target_type.project}:{target_type.app_label}."
+            f"{target_type.model} {getattr(self, OBJECT_ID_FIELD)}"
+        )
+
     through = type(
         name,
         (models.Model,),
         {
             "Meta": meta,
             "__module__": klass.__module__,
+            "__str__": __str__,
             source: models.ForeignKey(
                 klass,
                 related_name=f"{name}+",
@@ -191,6 +204,13 @@ class ThroughLink:
         if isinstance(model, str):  # not resolved yet while models are being loaded
             app_label, _, name = model.rpartition(".")
             model = self.through._meta.apps.get_registered_model(app_label, name)
+        # In migrations the foreign key points at a historical copy, without the methods
+        # (get_for_model...) of the real class; both read the same table.
+        label = model._meta.label_lower
+        if label == GenericContentType._meta.label_lower:
+            return GenericContentType
+        if label == ContentType._meta.label_lower:
+            return ContentType
         return model
 
     @property
@@ -215,7 +235,16 @@ class ThroughLink:
     def key(
         self, obj: Any, for_concrete_model: bool = True, using: str | None = None
     ) -> tuple[int, str]:
-        """Return ``(type id, pk string)`` of a target: an instance or a remote object."""
+        """Return ``(type id, pk string)`` of a target: an instance or a remote object.
+
+        A ``MissingTarget`` (a row whose target is gone) gives its row's key.
+        """
+        from .managers import MissingTarget
+
+        if isinstance(obj, MissingTarget):
+            if obj.content_type is None:
+                return obj._row_key
+            return self.local_type_id(obj.content_type.pk, using), obj._row_key[1]
         if self.is_generic:
             if isinstance(obj, models.Model):
                 # resolver.content_type_of() + key_of(), without looking the model up again.

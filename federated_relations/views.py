@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from functools import wraps
@@ -20,19 +21,22 @@ from django.core import signing as django_signing
 from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
 
 from .conf import federated_settings
 from .keys import pk_to_string
-from .registry import ExposedType, exposed_types, get_exposed_type, serialize
+from .registry import ExposedType, exposed_types, get_exposed_type, search_filter, serialize
 from .signing import SignatureError, verify_request
 
 __all__ = [
     "DEFAULT_LIMIT",
     "MAX_BATCH",
     "MAX_PK_LENGTH",
+    "MAX_SEARCH_LENGTH",
+    "MAX_SEARCH_WORDS",
     "PROTOCOL_VERSION",
     "ApiError",
     "batch",
@@ -52,9 +56,13 @@ DEFAULT_LIMIT = 100
 #: The longest pk string accepted in a batch lookup.
 MAX_PK_LENGTH = 255
 #: Query parameters of the listing that are not filters.
-RESERVED_PARAMS = frozenset({"limit", "cursor"})
+RESERVED_PARAMS = frozenset({"limit", "cursor", "search"})
+#: The longest ``search`` term of a listing, and the most words it may hold.
+MAX_SEARCH_LENGTH = 200
+MAX_SEARCH_WORDS = 10
 EVENT_TYPES = frozenset({"deleted"})
 _EVENT_KEYS = frozenset({"id", "type", "app_label", "model", "pk"})
+_IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _CURSOR_SALT = "federated_relations.views.cursor"
 _JSON_BOOLEANS = {"true": True, "false": False}
 
@@ -246,9 +254,29 @@ def _limit(raw: str | None) -> int:
     return int(raw)
 
 
+def _search(exposed: ExposedType, raw: str | None) -> Q | None:
+    """Return the filter of the listing's ``search`` parameter (``None`` without one)."""
+    if raw is None:
+        return None
+    if not exposed.search_fields:
+        raise ApiError(400, "search_not_exposed", "This type cannot be searched.")
+    if "\x00" in raw or not _is_unicode(raw) or len(raw) > MAX_SEARCH_LENGTH:
+        raise ApiError(
+            400, "bad_request",
+            f"'search' must be text of at most {MAX_SEARCH_LENGTH} characters.",
+        )
+    if len(raw.split()) > MAX_SEARCH_WORDS:
+        raise ApiError(400, "bad_request", f"'search' has at most {MAX_SEARCH_WORDS} words.")
+    return search_filter(exposed, raw)
+
+
 @_endpoint("GET")
 def listing(request: HttpRequest, sender: str, app_label: str, model: str) -> HttpResponse:
-    """Answer one page of a type's objects in pk order, filtered by exposed fields."""
+    """Answer one page of a type's objects in pk order, filtered by exposed fields.
+
+    ``search`` keeps the objects that hold every word of it in one of the type's search
+    fields (``EXPOSE``'s ``"search"``); a type without them answers 400.
+    """
     exposed = _exposed(app_label, model)
     params = dict(request.GET.lists())
     for name, values in params.items():
@@ -256,6 +284,7 @@ def listing(request: HttpRequest, sender: str, app_label: str, model: str) -> Ht
             raise ApiError(400, "bad_request", f"Give {name!r} at most once.")
     limit = _limit(params.pop("limit", [None])[0])
     cursor = params.pop("cursor", [None])[0]
+    search = _search(exposed, params.pop("search", [None])[0])
     lookups = {}
     for name, (raw,) in params.items():
         field = exposed.get_field(name)
@@ -276,6 +305,8 @@ def listing(request: HttpRequest, sender: str, app_label: str, model: str) -> Ht
                 400, "bad_request", f"The value of the filter on {name!r} is invalid."
             ) from None
     queryset = exposed.model._base_manager.filter(**lookups).order_by("pk")
+    if search is not None:
+        queryset = queryset.filter(search)
     if cursor is not None:
         queryset = queryset.filter(pk__gt=_cursor_pk(exposed, cursor))
     page = list(queryset[: limit + 1])
@@ -287,14 +318,24 @@ def listing(request: HttpRequest, sender: str, app_label: str, model: str) -> Ht
     return _json({"objects": objects, "next": next_cursor})
 
 
+def _column_length(name: str) -> int:
+    """Return the shortest ``max_length`` of column ``name`` among the event tables."""
+    from .models import GenericContentType, ReceivedEvent
+
+    return min(
+        model._meta.get_field(name).max_length or 0
+        for model in (GenericContentType, ReceivedEvent)
+    )
+
+
 def _validate_event(event: Any) -> dict[str, str]:
     if not isinstance(event, dict) or set(event) != _EVENT_KEYS:
         raise ApiError(
-            400, "bad_request",
+            400, "bad_event",
             f"Each event must be an object with exactly the keys {sorted(_EVENT_KEYS)}.",
         )
     if not all(isinstance(value, str) and value for value in event.values()):
-        raise ApiError(400, "bad_request", "Every key of an event must be a non-empty string.")
+        raise ApiError(400, "bad_event", "Every key of an event must be a non-empty string.")
     try:
         canonical = str(uuid.UUID(event["id"]))
     except ValueError:
@@ -302,13 +343,26 @@ def _validate_event(event: Any) -> dict[str, str]:
     if canonical != event["id"]:
         # One spelling per id, so the receiver's ids and the sender's compare equal.
         raise ApiError(
-            400, "bad_request", "An event id must be a UUID in canonical (lower-case, "
+            400, "bad_event", "An event id must be a UUID in canonical (lower-case, "
             "hyphenated) form."
         )
     if event["type"] not in EVENT_TYPES:
-        raise ApiError(400, "bad_request", f"Event types are {sorted(EVENT_TYPES)}.")
+        raise ApiError(400, "bad_event", f"Event types are {sorted(EVENT_TYPES)}.")
     if len(event["pk"]) > MAX_PK_LENGTH:
-        raise ApiError(400, "bad_request", f"An event pk has at most {MAX_PK_LENGTH} characters.")
+        raise ApiError(400, "bad_event", f"An event pk has at most {MAX_PK_LENGTH} characters.")
+    if not all("\x00" not in value and _is_unicode(value) for value in event.values()):
+        # Such an event could never be stored (no column holds half a surrogate pair,
+        # PostgreSQL no NUL): a 400 tells the sender to drop it rather than retry forever.
+        raise ApiError(400, "bad_event", "An event holds text no database can store.")
+    for key in ("app_label", "model"):
+        # The names of a type that could be a row of the tables that record it, nothing
+        # longer (PostgreSQL would refuse it with a 500, SQLite store it).
+        longest = _column_length(key)
+        if len(event[key]) > longest or not _IDENTIFIER_RE.match(event[key]):
+            raise ApiError(
+                400, "bad_event",
+                f"An event's {key!r} must be an identifier of at most {longest} characters.",
+            )
     return event
 
 

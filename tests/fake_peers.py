@@ -37,6 +37,7 @@ class FakeClient:
         self.answer: Any = None  # replaces the batch answer when set (garbage tests)
         self.max_batch_size = max_batch
         self.events: list[dict[str, Any]] = []
+        self.discovered = False
 
     def add(self, app_label: str, model: str, pk: Any, text: str, **fields: Any) -> None:
         """Make an object exist on this peer."""
@@ -59,7 +60,10 @@ class FakeClient:
         return self.max_batch_size
 
     def discover(self) -> dict[str, Any]:
-        self._request("GET", "types/")
+        # The real client asks once and keeps the answer; the types here stay current.
+        if not self.discovered:
+            self._request("GET", "types/")
+            self.discovered = True
         return {
             "protocol": 1,
             "project": self.peer,

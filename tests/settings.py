@@ -51,7 +51,15 @@ TEMPLATES = [
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-FEDERATION = {"PROJECT_NAME": "local_project"}
+# The peers the tests name in references. Nothing listens at these URLs: a test that
+# needs answers configures fake or in-process peers (tests/fake_peers.py).
+FEDERATION = {
+    "PROJECT_NAME": "local_project",
+    "PEERS": {
+        "shop_b": {"URL": "http://127.0.0.1:9/b/", "KEY": "key-b"},
+        "shop_c": {"URL": "http://127.0.0.1:9/c/", "KEY": "key-c"},
+    },
+}
 
 
 def _database(name_suffix: str) -> dict:

@@ -32,7 +32,7 @@ class FederatedForeignKeyChecksTests(SimpleTestCase):
             object_id = models.CharField(max_length=64)
             content_object = FederatedForeignKey()
 
-        self.assertEqual(Model.content_object.check(), [])
+        self.assertEqual(Model._meta.get_field("content_object").check(), [])
 
     def test_missing_object_id_field(self):
         class TaggedItem(AppModel):
@@ -125,7 +125,7 @@ class FederatedForeignKeyChecksTests(SimpleTestCase):
             object_id = models.CharField(max_length=64)
             content_object = FederatedForeignKey()
 
-        errors = Model.content_object.check()
+        errors = Model._meta.get_field("content_object").check()
         self.assertEqual([e.id for e in errors], ["federated_relations.E304"])
 
     def test_field_name_ending_with_underscore(self):
@@ -350,3 +350,63 @@ class SettingsCheckTests(SimpleTestCase):
         registered = checks.registry.registry.get_checks()
         self.assertIn(check_settings, registered)
         self.assertIn(check_models, registered)
+
+
+@isolate_apps("tests.testapp", attr_name="apps")
+class RelationDeclarationTests(SimpleTestCase):
+    """Declarations Django accepts must load, and be reported by the checks if invalid."""
+
+    def test_relation_on_an_abstract_model_leaves_no_lazy_reference(self):
+        from django.core.checks.model_checks import _check_lazy_references
+
+        from federated_relations.keys import ObjectIdExact
+
+        class Reference(AppModel):
+            content_type = models.ForeignKey(GenericContentType, models.CASCADE)
+            object_id = models.CharField(max_length=64)
+            content_object = FederatedForeignKey()
+
+        class Taggable(models.Model):
+            references = FederatedRelation(Reference, related_query_name="%(class)s")
+
+            class Meta:
+                abstract = True
+                app_label = "testapp"
+
+        class Article(Taggable):
+            class Meta:
+                app_label = "testapp"
+
+        # Before the fix: models.E022, a lazy reference to the model testapp.taggable.
+        # (fields.E307 is there too: federated_relations is not in the isolated apps.)
+        errors = _check_lazy_references(self.apps)
+        self.assertEqual([e for e in errors if e.id != "fields.E307"], [])
+        self.assertEqual(check_models([self.apps.get_app_config("testapp")]), [])
+        self.assertIs(Article.references.field.model, Article)
+        # The concrete subclass's copy of the relation registered the text lookup.
+        object_id = Reference._meta.get_field("object_id")
+        self.assertIs(object_id.get_lookup("exact"), ObjectIdExact)
+
+    def test_relation_to_a_model_without_the_fields_is_a_check_error(self):
+        class Relation(AppModel):
+            name = models.CharField(max_length=10)
+
+        # Before the fix: FieldDoesNotExist while the class was created.
+        class Person(AppModel):
+            relations = FederatedRelation(Relation)
+            later = FederatedRelation("LaterRelation", object_id_field="missing_id")
+
+        class LaterRelation(AppModel):
+            name = models.CharField(max_length=10)
+
+        errors = check_models([self.apps.get_app_config("testapp")])
+        self.assertEqual(
+            [(e.id, e.obj) for e in errors],
+            [
+                ("federated_relations.E305", Person.relations.field),
+                ("federated_relations.E305", Person.later.field),
+            ],
+        )
+        self.assertIn("'testapp.Relation', but that model does not have", errors[0].msg)
+        self.assertIn("on 'content_type' and 'missing_id'", errors[1].msg)
+        self.assertEqual(Person._meta.get_field("relations").related_model, Relation)

@@ -35,7 +35,7 @@ class DefaultsTests(SimpleTestCase):
         self.assertEqual(
             set(DEFAULTS),
             {"PROJECT_NAME", "PEERS", "EXPOSE", "TIMEOUT", "CACHE_ALIAS", "CACHE_TTL",
-             "ON_REMOTE_ERROR"},
+             "ON_REMOTE_ERROR", "RETRY_BACKOFF", "RETRY_BACKOFF_MAX", "FLUSH_TIMEOUT"},
         )
 
     def test_minimal_settings_get_the_defaults(self):
@@ -51,6 +51,9 @@ class DefaultsTests(SimpleTestCase):
                 "CACHE_ALIAS": "default",
                 "CACHE_TTL": 300,
                 "ON_REMOTE_ERROR": "placeholder",
+                "RETRY_BACKOFF": 1.0,
+                "RETRY_BACKOFF_MAX": 300.0,
+                "FLUSH_TIMEOUT": 5.0,
             },
         )
 
@@ -110,10 +113,10 @@ class ReloadTests(SimpleTestCase):
         accessor = FederatedSettings()
         with mock.patch("federated_relations.conf.load_settings", wraps=load_settings) as load:
             self.assertEqual(accessor.PROJECT_NAME, "local_project")
-            self.assertEqual(accessor.PEERS, {})
+            self.assertEqual(set(accessor.PEERS), {"shop_b", "shop_c"})  # tests/settings.py
             self.assertEqual(load.call_count, 1)
             accessor.reload()
-            self.assertEqual(accessor.PEERS, {})
+            self.assertEqual(set(accessor.PEERS), {"shop_b", "shop_c"})
             self.assertEqual(load.call_count, 2)
 
 
@@ -243,3 +246,43 @@ class InvalidSettingsTests(SimpleTestCase):
             "'raise'",
             "'ignore'",
         )
+
+    def test_numbers_must_be_finite(self):
+        for key in ("TIMEOUT", "RETRY_BACKOFF", "RETRY_BACKOFF_MAX", "FLUSH_TIMEOUT"):
+            for value in (float("nan"), float("inf"), float("-inf")):
+                with self.subTest(key=key, value=value):
+                    self.assertInvalid({"PROJECT_NAME": "a", key: value}, f"'{key}'", "finite")
+
+    def test_nan_backoff_max_does_not_pass_the_comparison(self):
+        # NaN < RETRY_BACKOFF is False: only the finiteness test catches it.
+        self.assertInvalid(
+            {"PROJECT_NAME": "a", "RETRY_BACKOFF_MAX": float("nan")}, "'RETRY_BACKOFF_MAX'"
+        )
+
+    def test_numbers_have_a_maximum(self):
+        for key, too_big in (("TIMEOUT", 601), ("FLUSH_TIMEOUT", 600.5),
+                             ("RETRY_BACKOFF", 86401), ("RETRY_BACKOFF_MAX", 1e300),
+                             ("CACHE_TTL", 10**400)):
+            with self.subTest(key=key):
+                self.assertInvalid({"PROJECT_NAME": "a", key: too_big}, f"'{key}'", "at most")
+
+    def test_the_maximums_themselves_are_accepted(self):
+        value = {"PROJECT_NAME": "a", "TIMEOUT": 600, "FLUSH_TIMEOUT": 600,
+                 "RETRY_BACKOFF": 86400, "RETRY_BACKOFF_MAX": 86400.0}
+        with federation(value):
+            self.assertEqual(load_settings()["RETRY_BACKOFF_MAX"], 86400.0)
+
+
+class ChecksWithBrokenSettingsTests(SimpleTestCase):
+    """After a bad settings change, ``manage.py check`` reports E401 instead of crashing."""
+
+    def test_check_urls_leaves_broken_settings_to_the_settings_check(self):
+        from django.core import checks
+
+        from federated_relations.checks import check_urls
+
+        with override_settings(FEDERATION={"PROJECT_NAME": "a", "PEERS": ["b"]}):
+            self.assertEqual(check_urls(), [])
+            ids = [message.id for message in checks.run_checks()
+                   if message.id and message.id.startswith("federated_relations.")]
+        self.assertIn("federated_relations.E401", ids)

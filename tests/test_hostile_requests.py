@@ -73,7 +73,7 @@ ERROR_CODES = {
     401: {"unsigned"},
     403: {"unknown_peer", "bad_signature", "expired"},
     404: {"not_exposed"},
-    400: {"bad_request", "field_not_exposed"},
+    400: {"bad_request", "bad_event", "field_not_exposed", "search_not_exposed"},
     405: {"method_not_allowed"},
     413: {"too_many", "too_large"},
     501: {"not_implemented"},
@@ -413,7 +413,7 @@ def test_hostile_bodies_are_400(rows, body, path):
         # Only an exactly well-formed body is answered: the one key of that endpoint.
         assert set(json.loads(body)) == ({"pks"} if path == BATCH else {"events"})
     else:
-        assert data["error"]["code"] in {"bad_request", "too_many"}
+        assert data["error"]["code"] in {"bad_request", "bad_event", "too_many"}
 
 
 def test_body_over_the_upload_limit_is_413(rows):

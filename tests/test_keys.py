@@ -11,6 +11,7 @@ import datetime
 import string
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import connection, models
 from django.db.models import Count
 from hypothesis import HealthCheck, given, settings
@@ -94,6 +95,40 @@ class PkToStringTests(HypothesisTestCase):
 
     def test_none(self):
         self.assertIsNone(pk_to_string(IntBook._meta.pk, None))
+
+    def test_integer_fields_agree_with_their_own_conversion(self):
+        # The shortcut for Django's integer fields gives what the field's own
+        # to_python() + get_prep_value() give, and the same errors.
+        for field in (IntBook._meta.pk, BigBook._meta.pk, Animal._meta.pk,
+                      models.PositiveSmallIntegerField(name="n")):
+            for value in (7, -3, "7", " 42 ", "0007", 2**63 - 1, True, 7.9, "1_000"):
+                with self.subTest(field=type(field).__name__, value=value):
+                    expected = str(field.get_prep_value(field.to_python(value)))
+                    self.assertEqual(pk_to_string(field, value), expected)
+            for value in ("abc", "7.5", ""):
+                with self.subTest(field=type(field).__name__, value=value):
+                    with self.assertRaises(ValidationError):
+                        pk_to_string(field, value)
+
+    def test_integer_subclasses_with_their_own_conversion_keep_it(self):
+        class Offset(models.IntegerField):
+            def get_prep_value(self, value):
+                return super().get_prep_value(value) + 1000
+
+        class Prefixed(models.BigIntegerField):
+            def to_python(self, value):
+                return super().to_python(str(value).removeprefix("#"))
+
+        class Negating(models.Field):
+            def get_prep_value(self, value):
+                return -super().get_prep_value(value)
+
+        class Negated(models.IntegerField, Negating):  # super() of IntegerField: Negating
+            pass
+
+        self.assertEqual(pk_to_string(Offset(name="n"), "7"), "1007")
+        self.assertEqual(pk_to_string(Prefixed(name="n"), "#7"), "7")
+        self.assertEqual(pk_to_string(Negated(name="n"), 7), "-7")
 
     def test_is_text_field(self):
         self.assertTrue(is_text_field(TaggedItem._meta.get_field("object_id")))

@@ -324,3 +324,93 @@ class FederatedManyToManyFieldInheritanceTests(SimpleTestCase):
         self.assertEqual(first.deconstruct()[3]["related_name"],
                          "%(app_label)s_%(class)s_sources")
         self.assertEqual(ids(First), [])
+
+
+@isolate_apps("tests.m2m_app")
+class TargetPkLengthChecksTests(SimpleTestCase):
+    """E002: a declared target whose pk cannot fit is found by ``check``, not by ``add()``."""
+
+    def test_e002_uuid_pk_longer_than_pk_maxlength(self):
+        import uuid
+
+        class Film(models.Model):
+            id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+
+            class Meta:
+                app_label = "m2m_app"
+
+        class Source(models.Model):
+            targets = FederatedManyToManyField("m2m_app.Film")
+
+            class Meta:
+                app_label = "m2m_app"
+
+        (error,) = Source.check()
+        self.assertEqual(error.id, "federated_relations.E002")
+        self.assertIn("'m2m_app.Film'", error.msg)
+        self.assertIn("36 characters", error.msg)
+        self.assertIn("pk_maxlength=16", error.msg)
+        self.assertIn("pk_maxlength=36", error.hint)
+
+    def test_pks_that_fit_pass(self):
+        import uuid
+
+        class Film(models.Model):
+            id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+
+            class Meta:
+                app_label = "m2m_app"
+
+        class Code(models.Model):
+            code = models.CharField(primary_key=True, max_length=16)
+
+            class Meta:
+                app_label = "m2m_app"
+
+        class Child(Code):  # multi-table: the parent's pk
+            class Meta:
+                app_label = "m2m_app"
+
+        class Source(models.Model):
+            # Integer pks are not flagged: 16 digits is 10**16 rows.
+            wide = FederatedManyToManyField(Film, pk_maxlength=36, related_name="wide+")
+            unlimited = FederatedManyToManyField(Film, pk_maxlength=None, related_name="no+")
+            codes = FederatedManyToManyField(Code, Child, related_name="codes+")
+            plain = FederatedManyToManyField("m2m_app.Source", related_name="plain+")
+
+            class Meta:
+                app_label = "m2m_app"
+
+        self.assertEqual(ids(Source), [])
+
+    def test_e002_char_pk_of_a_child_and_a_custom_through_column(self):
+        class Code(models.Model):
+            code = models.CharField(primary_key=True, max_length=40)
+
+            class Meta:
+                app_label = "m2m_app"
+
+        class Child(Code):
+            class Meta:
+                app_label = "m2m_app"
+
+        class Source(models.Model):
+            codes = FederatedManyToManyField(Child, related_name="codes+")
+            linked = FederatedManyToManyField(Code, through="Link", related_name="linked+")
+
+            class Meta:
+                app_label = "m2m_app"
+
+        class Link(models.Model):
+            source = models.ForeignKey(Source, models.CASCADE)
+            content_type = models.ForeignKey(GenericContentType, models.CASCADE)
+            object_id = models.CharField(max_length=20)
+            target = FederatedForeignKey()
+
+            class Meta:
+                app_label = "m2m_app"
+
+        errors = Source.check()
+        self.assertEqual([e.id for e in errors], ["federated_relations.E002"] * 2)
+        self.assertIn("'m2m_app.Child', whose pk (CharField) is 40 characters", errors[0].msg)
+        self.assertIn("max_length=20 of m2m_app.Link.object_id", errors[1].msg)

@@ -1,5 +1,6 @@
 """Migrations of ``FederatedManyToManyField``: the schema editor alone handles its table."""
 
+import contextlib
 import importlib
 import sys
 import textwrap
@@ -334,36 +335,44 @@ SQUASH_MIGRATIONS = {
 }
 
 
-@pytest.fixture
-def squash_app(tmp_path, monkeypatch):
-    """Install a throwaway app with three migrations; forget it and its tables afterwards."""
-    package = tmp_path / SQUASH_APP
+@contextlib.contextmanager
+def throwaway_app(tmp_path, monkeypatch, app, migration_bodies, prelude=""):
+    """Install an app made of migrations only; forget it and its tables afterwards."""
+    package = tmp_path / app
     (package / "migrations").mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "migrations" / "__init__.py").write_text("")
     header = (
         "from django.db import migrations, models\n\n"
-        "from federated_relations.fields import FederatedManyToManyField\n\n\n"
+        "from federated_relations.fields import FederatedManyToManyField\n\n"
+        f"{textwrap.dedent(prelude)}\n\n"
         "class Migration(migrations.Migration):\n"
         '    dependencies = [("federated_relations", "__first__")]\n'
     )
-    for name, body in SQUASH_MIGRATIONS.items():
+    for name, body in migration_bodies.items():
         source = header + textwrap.indent(textwrap.dedent(body), "    ")
         (package / "migrations" / f"{name}.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
-        with override_settings(INSTALLED_APPS=[*settings.INSTALLED_APPS, SQUASH_APP]):
+        with override_settings(INSTALLED_APPS=[*settings.INSTALLED_APPS, app]):
             yield package
     finally:
-        for module in [m for m in sys.modules if m.partition(".")[0] == SQUASH_APP]:
+        for module in [m for m in sys.modules if m.partition(".")[0] == app]:
             del sys.modules[module]
         importlib.invalidate_caches()
-        leftovers = [t for t in tables() if t.startswith(f"{SQUASH_APP}_")]
+        leftovers = [t for t in tables() if t.startswith(f"{app}_")]
         cascade = " CASCADE" if connection.vendor == "postgresql" else ""
         with connection.cursor() as cursor:
             for table in leftovers:
                 cursor.execute(f"DROP TABLE {connection.ops.quote_name(table)}{cascade}")
-        MigrationRecorder(connection).migration_qs.filter(app=SQUASH_APP).delete()
+        MigrationRecorder(connection).migration_qs.filter(app=app).delete()
+
+
+@pytest.fixture
+def squash_app(tmp_path, monkeypatch):
+    """Install a throwaway app with three migrations; forget it and its tables afterwards."""
+    with throwaway_app(tmp_path, monkeypatch, SQUASH_APP, SQUASH_MIGRATIONS) as package:
+        yield package
 
 
 @pytest.mark.django_db(transaction=True)
@@ -394,3 +403,68 @@ def test_squashmigrations_then_migrate_forwards_and_backwards(squash_app):
     call_command("migrate", SQUASH_APP, "zero", verbosity=0)
     assert not {t for t in tables() if t.startswith(f"{SQUASH_APP}_")}
     assert not MigrationRecorder(connection).migration_qs.filter(app=SQUASH_APP).exists()
+
+
+HISTORY_APP = "fr_hist"
+#: RunPython functions of the data migrations: historical models, as users write them.
+HISTORY_FUNCTIONS = """
+    def use_the_relation(apps, schema_editor):
+        Project = apps.get_model("fr_hist", "Project")
+        Links = apps.get_model("fr_hist", "Links")
+        project = Project.objects.create(name="p")
+        assert list(project.links_set.all()) == []  # declared: there before any add()
+        links = Links.objects.create()
+        links.related_objects.add(project)
+        assert [link.pk for link in project.links_set.all()] == [links.pk]
+        assert list(links.related_objects.all()) == [project]  # historical instances
+        assert list(Project.objects.filter(links__pk=links.pk)) == [project]
+        project.links_set.add(Links.objects.create())
+        assert project.links_set.count() == 2
+
+    def after_the_target_changed(apps, schema_editor):
+        # Project was rendered again (AlterField): its reverse accessor comes with it.
+        Project = apps.get_model("fr_hist", "Project")
+        project = Project.objects.get(name="p")
+        assert project.links_set.count() == 2
+        project.delete()  # the through rows go with it (CASCADE)
+        Links = apps.get_model("fr_hist", "Links")
+        through = Links._meta.get_field("related_objects").remote_field.through
+        assert through.objects.count() == 0
+"""
+HISTORY_MIGRATIONS = {
+    "0001_initial": """
+        operations = [
+            migrations.CreateModel("Project", [
+                ("id", models.AutoField(primary_key=True)),
+                ("name", models.CharField(max_length=10)),
+            ]),
+            migrations.CreateModel("Links", [
+                ("id", models.AutoField(primary_key=True)),
+                ("related_objects", FederatedManyToManyField("fr_hist.project")),
+            ]),
+        ]
+    """,
+    "0002_data": """
+        dependencies = [("fr_hist", "0001_initial")]
+        operations = [migrations.RunPython(use_the_relation, migrations.RunPython.noop)]
+    """,
+    "0003_alter_project": """
+        dependencies = [("fr_hist", "0002_data")]
+        operations = [
+            migrations.AlterField("Project", "name", models.CharField(max_length=20)),
+            migrations.RunPython(after_the_target_changed, migrations.RunPython.noop),
+        ]
+    """,
+}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_historical_models_have_the_reverse_accessor(tmp_path, monkeypatch):
+    # gm2m's bug #14: data migrations use the relation from both sides.
+    with throwaway_app(
+        tmp_path, monkeypatch, HISTORY_APP, HISTORY_MIGRATIONS, prelude=HISTORY_FUNCTIONS
+    ):
+        call_command("migrate", HISTORY_APP, verbosity=0)
+        applied = MigrationRecorder(connection).applied_migrations()
+        assert {(HISTORY_APP, name) for name in HISTORY_MIGRATIONS} <= set(applied)
+        call_command("migrate", HISTORY_APP, "zero", verbosity=0)

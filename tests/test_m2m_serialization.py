@@ -10,6 +10,7 @@ from django.test import override_settings
 
 from federated_relations.models import GenericContentType
 from federated_relations.remote import RemoteObject
+from tests import fake_peers as fakes
 from tests.m2m_app.models import Documentary, Movie, User
 
 pytestmark = pytest.mark.django_db
@@ -20,8 +21,12 @@ MODULES = {
 }
 
 
+fake_peers = fakes.fake_peers
+
+
 @pytest.fixture
-def federated_formats():
+def federated_formats(fake_peers):
+    fake_peers["shop_b"].add("m2m_app", "movie", 5, "A peer's movie")  # add() checks the type
     # The registry is filled once from SERIALIZATION_MODULES: refill it around the test.
     serializers._serializers = {}
     with override_settings(SERIALIZATION_MODULES=MODULES):

@@ -142,8 +142,11 @@ class ManagerCacheTests(TestCase):
             )
         with self.assertNumQueries(0):
             GenericContentType.objects.get_by_natural_key("shop_b", "library", "book")
-        with self.assertRaises(GenericContentType.DoesNotExist):
-            GenericContentType.objects.get_by_natural_key("shop_c", "library", "book")
+        # A peer's type is created, as by get_for_remote() (fixtures in a fresh database).
+        created = GenericContentType.objects.get_by_natural_key("shop_c", "library", "book")
+        self.assertEqual(created.natural_key(), ("shop_c", "library", "book"))
+        with self.assertRaisesMessage(GenericContentType.DoesNotExist, "local_project.x.y"):
+            GenericContentType.objects.get_by_natural_key("local_project", "x", "y")
 
     def test_cache_is_per_database(self):
         ct = GenericContentType.objects.get_for_model(Animal)
@@ -154,6 +157,20 @@ class ManagerCacheTests(TestCase):
         ct = GenericContentType.objects.db_manager("default").get_for_model(Animal)
         with self.assertNumQueries(0):
             self.assertIs(GenericContentType.objects.get_for_model(Animal), ct)
+
+    def test_db_manager_is_bound_to_its_database_once(self):
+        manager = GenericContentType.objects
+        other = manager.db_manager("other")
+        self.assertEqual(other.db, "other")
+        self.assertEqual(manager.db_manager("default").db, "default")
+        self.assertIs(manager.db_manager("other"), other)
+        self.assertIs(other.db_manager("other"), other)
+        self.assertEqual(other.db_manager("default").db, "default")
+        self.assertEqual(other.db_manager(None).db, "other")  # as Django's: keeps its own
+        self.assertEqual(manager.db, "default")  # the default manager stays unbound
+        hinted = manager.db_manager("other", hints={"instance": None})
+        self.assertIsNot(hinted, other)
+        self.assertEqual(hinted._hints, {"instance": None})
 
 
 class RolledBackCreationTests(TestCase):

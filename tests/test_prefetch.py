@@ -206,3 +206,56 @@ class FederatedPrefetchTests(TestCase):
         self.assertEqual(restored.prefetch_to, "content_object")
         items = TaggedItem.objects.prefetch_related(restored).order_by("tag")
         self.assertEqual([i.content_object for i in items], [self.lion, self.quartz, self.carrot])
+
+
+class PrefetchWorkloadQueryCountTests(TestCase):
+    """The benchmark's workload (``benchmarks/ffk_prefetch_benchmark.py``), counted in queries.
+
+    3,000 references with string object ids over 3 local models: one query for the
+    references, one per model, plus one for the types when their cache is cold, and no
+    query at all to read the 3,000 targets afterwards.
+    """
+
+    PER_MODEL = 1000
+
+    @classmethod
+    def setUpTestData(cls):
+        Animal.objects.bulk_create(
+            Animal(common_name=f"a{i}", latin_name="x") for i in range(cls.PER_MODEL)
+        )
+        Vegetable.objects.bulk_create(Vegetable(name=f"v{i}") for i in range(cls.PER_MODEL))
+        Mineral.objects.bulk_create(
+            Mineral(name=f"m{i}", hardness=1) for i in range(cls.PER_MODEL)
+        )
+        types = GenericContentType.objects.get_for_models(Animal, Vegetable, Mineral)
+        targets = {model: list(model.objects.order_by("pk")) for model in types}
+        cls.expected = {}
+        items = []
+        for index in range(cls.PER_MODEL):
+            for model, objs in targets.items():
+                tag = f"{index:04d}-{model._meta.model_name}"
+                items.append(TaggedItem(
+                    tag=tag, content_type=types[model], object_id=str(objs[index].pk)
+                ))
+                cls.expected[tag] = objs[index]
+        TaggedItem.objects.bulk_create(items)
+
+    def check_targets(self, items):
+        self.assertEqual(len(items), 3 * self.PER_MODEL)
+        with self.assertNumQueries(0):
+            for item in items:
+                self.assertEqual(item.content_object, self.expected[item.tag])
+                self.assertIs(type(item.content_object), type(self.expected[item.tag]))
+
+    def test_warm_type_cache_costs_one_query_per_model(self):
+        GenericContentType.objects.get_for_models(Animal, Vegetable, Mineral)
+        with self.assertNumQueries(1 + 3):
+            items = list(TaggedItem.objects.prefetch_related("content_object"))
+        self.check_targets(items)
+
+    def test_cold_type_cache_adds_one_query_for_the_types(self):
+        GenericContentType.objects.clear_cache()
+        self.addCleanup(GenericContentType.objects.clear_cache)
+        with self.assertNumQueries(1 + 1 + 3):
+            items = list(TaggedItem.objects.prefetch_related("content_object"))
+        self.check_targets(items)

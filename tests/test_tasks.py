@@ -1,14 +1,16 @@
 """Outbox delivery through Django's Tasks framework (Django 6, or the django-tasks backport).
 
-On Django 5.2 without the backport these tests are skipped; the tox environments of
-Django 6 run them.
+The test extras install the backport, so they run on Django 5.2 too (skipped only where
+neither is installed).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+import django
 import pytest
+from django.utils import timezone
 
 from federated_relations import events, tasks
 from federated_relations.exceptions import PeerUnavailable
@@ -22,8 +24,10 @@ pytestmark = [
 ]
 fake_peers = fakes.fake_peers
 
-DUMMY = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
-IMMEDIATE = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+# Django 6's own backends, or the backport's on Django 5.2.
+BACKENDS = "django.tasks.backends" if django.VERSION >= (6,) else "django_tasks.backends"
+DUMMY = {"default": {"BACKEND": f"{BACKENDS}.dummy.DummyBackend"}}
+IMMEDIATE = {"default": {"BACKEND": f"{BACKENDS}.immediate.ImmediateBackend"}}
 
 
 @pytest.fixture
@@ -66,10 +70,20 @@ def test_the_task_delivers_and_a_failure_enqueues_a_deferred_retry(fake_peers, s
     backend.clear()
     assert tasks.deliver_outbox.call("default") == 1  # shop_b got it, shop_c failed
     (retry,) = backend.results
-    assert retry.args == ["default", 1] and retry.task.run_after is not None
+    pending = OutboxEvent.objects.get(delivered_at__isnull=True)
+    # The retry runs when the event is due (its backoff), not before.
+    assert retry.args == ["default", 1] and retry.task.run_after == pending.next_attempt_at
+    # Still failing when it runs: another retry, however many came before (no cap).
+    OutboxEvent.objects.update(next_attempt_at=timezone.now())
+    backend.clear()
+    assert tasks.deliver_outbox.call("default", 50) == 0
+    assert [result.args for result in backend.results] == [["default", 51]]
     fake_peers["shop_c"].error = None
-    assert tasks.deliver_outbox.call("default", 1) == 1
+    OutboxEvent.objects.update(next_attempt_at=timezone.now())
+    backend.clear()
+    assert tasks.deliver_outbox.call("default", 51) == 1
     assert not OutboxEvent.objects.filter(delivered_at__isnull=True).exists()
+    assert backend.results == []  # delivered: the chain ends
 
 
 def test_the_immediate_backend_delivers_at_commit(

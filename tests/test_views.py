@@ -467,7 +467,7 @@ def test_events_without_receiver_module_is_501(monkeypatch):
 def test_malformed_events_are_400(receiver, event):
     response = call("POST", "events/", {"events": [event]})
     assert response.status_code == 400
-    assert error_of(response) == "bad_request"
+    assert error_of(response) == "bad_event"
     assert receiver == []
 
 

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
     "federated_relations",
     "through_models",
     "library",
@@ -86,6 +87,16 @@ DATABASES = {
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# dumpdata/loaddata of ReadingList.books (a FederatedManyToManyField): formats that write
+# each target as [project, app_label, model, pk] (Django's write bare pks).
+SERIALIZATION_MODULES = {
+    "json": "federated_relations.serializers.json",
+    "jsonl": "federated_relations.serializers.jsonl",
+    "python": "federated_relations.serializers.python",
+    "xml": "federated_relations.serializers.xml_serializer",
+    "yaml": "federated_relations.serializers.pyyaml",
+}
 
 FEDERATION = {
     "PROJECT_NAME": "shop_a",

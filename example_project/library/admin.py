@@ -2,6 +2,9 @@
 
 Every relation to a book, local or remote, is shown as its type, its project, its pk and
 the book's name (read from its shop; changelists prefetch them, one batch per page).
+Listings and shelf entries pick their book with one search box over both shops' books
+(``FederatedAdminMixin``): this shop's through ``BookAdmin.search_fields``, Hilltop Books'
+through its listing's search (remote_project's ``EXPOSE`` lets peers search titles).
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from federated_relations.admin import FederatedAdminMixin
 from through_models.models import Shelf, ShelfEntry
 
 from .catalogue import shop_name
-from .models import Book, Listing
+from .models import Book, Listing, ReadingList
 
 
 class RelationColumns:
@@ -58,40 +62,36 @@ class BookAdmin(admin.ModelAdmin):
 
 
 @admin.register(Listing)
-class ListingAdmin(RelationColumns, admin.ModelAdmin):
-    """The books listed on ``/books/``: this shop's and the peer's."""
+class ListingAdmin(FederatedAdminMixin, RelationColumns, admin.ModelAdmin):
+    """The books listed on ``/books/``: this shop's and the peer's.
+
+    The form's ``book`` is one search box over both shops' books; the changelist's
+    ``book`` column shows each book with its shop and model as a badge.
+    """
 
     target_name = "book"
-    list_display = (
-        "target_name_column", "target_type", "target_project", "target_pk", "listed_at"
-    )
+    list_display = ("book", "target_type", "target_project", "target_pk", "listed_at")
     list_filter = ("content_type__project",)
     list_select_related = ("content_type",)
-    readonly_fields = ("target_name_column", "listed_at")
+    readonly_fields = ("listed_at",)
+    federated_autocomplete_fields = {"book": {"models": [Book]}}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         """Prefetch the books: one query here, one batched request per peer."""
         return super().get_queryset(request).prefetch_related("book")
 
 
-class ShelfEntryInline(RelationColumns, admin.TabularInline):
-    """The books on a shelf, read-only but for the reason: type, project, pk and name.
+class ShelfEntryInline(FederatedAdminMixin, admin.TabularInline):
+    """The books on a shelf: pick each in one search box over both shops' books.
 
-    Books are put on shelves from the shelf page, which offers both shops' books.
+    A hit or a shelved book shows its shop and model as a badge (``shop_b · book``).
     """
 
     model = ShelfEntry
-    target_name = "item"
-    fields = (
-        "target_name_column", "target_type", "target_project", "target_pk", "reason",
-        "added_at",
-    )
-    readonly_fields = ("target_name_column", "target_type", "target_project", "target_pk")
+    fields = ("item", "reason", "added_at")
+    readonly_fields = ("added_at",)
+    federated_autocomplete_fields = {"item": {"models": [Book]}}
     extra = 0
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Return ``False``: books are shelved from the shelf page."""
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         """Prefetch the books of the shelf in one batch."""
@@ -101,11 +101,12 @@ class ShelfEntryInline(RelationColumns, admin.TabularInline):
 
 
 @admin.register(Shelf)
-class ShelfAdmin(admin.ModelAdmin):
+class ShelfAdmin(FederatedAdminMixin, admin.ModelAdmin):
     """Readers' shelves (``through_models.Shelf``) with their entries inline.
 
     ``items`` goes through a custom model (``ShelfEntry``), so, as with Django's
     many-to-many fields, it is edited through its rows (the inline), not as a field.
+    The mixin serves the inline's search box.
     """
 
     fields = ("name",)
@@ -133,3 +134,8 @@ class ShelfEntryAdmin(RelationColumns, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         """Prefetch the books: one query here, one batched request per peer."""
         return super().get_queryset(request).prefetch_related("item")
+
+
+# A default ModelAdmin: the form offers this shop's books and keeps the peers' books it
+# cannot show (saving the page never drops them).
+admin.site.register(ReadingList)

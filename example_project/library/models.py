@@ -3,12 +3,18 @@
 A ``Listing`` points with a ``FederatedForeignKey`` at a book of this shop (a ``Book``
 row) or of the peer ``shop_b`` (a ``RemoteObject`` read through the federation), so one
 queryset of listings, prefetched, gives the books of both shops. Readers' shelves are
-``through_models.Shelf`` (a ``FederatedManyToManyField`` through ``ShelfEntry``).
+``through_models.Shelf`` (a ``FederatedManyToManyField`` through ``ShelfEntry``); a
+``ReadingList`` holds books of both shops in a ``FederatedManyToManyField`` with its
+auto-created through table, edited by a default ``ModelAdmin``.
 """
 
 from django.db import models
 
-from federated_relations.fields import FederatedForeignKey, FederatedRelation
+from federated_relations.fields import (
+    FederatedForeignKey,
+    FederatedManyToManyField,
+    FederatedRelation,
+)
 from federated_relations.models import GenericContentType
 
 
@@ -44,3 +50,13 @@ class Listing(models.Model):
 
     def __str__(self) -> str:
         return f"listing of {self.content_type} #{self.object_id}"
+
+
+class ReadingList(models.Model):
+    """Books a reader means to read, of this shop (``Book``) or of a peer."""
+
+    name = models.CharField(max_length=100)
+    books = FederatedManyToManyField(Book, blank=True, related_name="reading_lists")
+
+    def __str__(self) -> str:
+        return self.name

@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import views
+from . import api, views
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/books/", permanent=False)),
@@ -14,5 +14,11 @@ urlpatterns = [
     path("shelves/<int:shelf_id>/add/", views.shelf_add, name="shelf_add"),
     path(
         "shelves/<int:shelf_id>/remove/<int:entry_id>/", views.shelf_remove, name="shelf_remove"
+    ),
+    path("api/shelves/", api.ShelfList.as_view(), name="api_shelves"),
+    path("api/reading-lists/", api.ReadingListList.as_view(), name="api_reading_lists"),
+    path(
+        "api/reading-lists/<int:pk>/", api.ReadingListDetail.as_view(),
+        name="api_reading_list",
     ),
 ]

@@ -1,77 +1,109 @@
-"""Serializers that write and read ``FederatedManyToManyField`` values.
+"""Serializer formats that write and read ``FederatedManyToManyField`` values.
 
-Django's serializers write a many-to-many value as the target pks, which cannot say which
-model (or which server) a target belongs to. These formats write each target as the
-natural key of its ``GenericContentType`` followed by its pk string,
-``["local_project", "library", "book", "3"]``, and read it back. Enable them with Django's
-own setting (no global override)::
+Django's own formats write a many-to-many value as the targets' pks, which cannot say which
+model (or which server) a target belongs to, and they give a field no hook to write
+anything else. These formats write each target as the natural key of its
+``GenericContentType`` followed by its pk string, ``["local_project", "library", "book",
+"3"]`` (with or without ``--natural-foreign``), and read it back; a peer's type missing
+from the database (a fresh one) is created. Every other field is written and read exactly
+as by Django's format of the same name. Enable them with Django's own setting (nothing
+global is replaced)::
 
     SERIALIZATION_MODULES = {
         "json": "federated_relations.serializers.json",
+        "jsonl": "federated_relations.serializers.jsonl",
         "python": "federated_relations.serializers.python",
+        "xml": "federated_relations.serializers.xml_serializer",
+        "yaml": "federated_relations.serializers.pyyaml",  # needs PyYAML
     }
 
-Every other field is serialized exactly as by Django's format of the same name.
+Without it, the system check ``federated_relations.W601`` names the formats missing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import chain
 from typing import Any
 
-from django.db import models
+from django.apps import AppConfig, apps
+from django.core import checks, serializers
+from django.core.serializers import BadSerializer
 
-__all__ = ["FederatedDeserializerMixin", "FederatedSerializerMixin"]
+from ..fields import FederatedManyToManyField
+from .base import (
+    FederatedDeserializerMixin,
+    FederatedSerializerMixin,
+    FederatedXMLDeserializerMixin,
+    FederatedXMLSerializerMixin,
+    dump_references,
+    load_references,
+    serializes,
+)
+
+__all__ = [
+    "FORMATS",
+    "FederatedDeserializerMixin",
+    "FederatedSerializerMixin",
+    "FederatedXMLDeserializerMixin",
+    "FederatedXMLSerializerMixin",
+    "check_serialization_modules",
+    "dump_references",
+    "load_references",
+]
+
+#: ``SERIALIZATION_MODULES`` of every format Django ships: format name -> our module.
+FORMATS = {
+    "json": "federated_relations.serializers.json",
+    "jsonl": "federated_relations.serializers.jsonl",
+    "python": "federated_relations.serializers.python",
+    "xml": "federated_relations.serializers.xml_serializer",
+    "yaml": "federated_relations.serializers.pyyaml",
+}
 
 
-def _is_federated(field: Any) -> bool:
-    from ..fields import FederatedManyToManyField
+def _federated_fields(app_configs: Iterable[AppConfig] | None) -> list[FederatedManyToManyField]:
+    if app_configs is None:
+        model_list: Iterable[Any] = apps.get_models()
+    else:
+        model_list = chain.from_iterable(config.get_models() for config in app_configs)
+    return [
+        field
+        for model in model_list
+        for field in model._meta.local_many_to_many
+        if serializes(field)
+    ]
 
-    return isinstance(field, FederatedManyToManyField)
+
+def _writes_references(format: str) -> bool | None:
+    """Return whether ``format`` is one of ours, ``None`` when it cannot load here."""
+    serializer = serializers.get_serializer(format)
+    if isinstance(serializer, BadSerializer):
+        return None  # "yaml" without PyYAML: no format, nothing written wrong
+    return issubclass(serializer, (FederatedSerializerMixin, FederatedXMLSerializerMixin))
 
 
-class FederatedSerializerMixin:
-    """Write a ``FederatedManyToManyField`` as ``[project, app_label, model, pk]`` lists."""
-
-    def handle_m2m_field(self, obj: models.Model, field: Any) -> None:
-        """Write the field's targets as (type natural key, pk string) references."""
-        if not _is_federated(field):
-            return super().handle_m2m_field(obj, field)  # type: ignore[misc]
-        if not field.remote_field.through._meta.auto_created:
-            return None  # a custom through model is dumped as a model of its own
-        from ..models import GenericContentType
-
-        link = field.link
-        rows = (
-            link.through._base_manager.using(obj._state.db)
-            .filter(**{link.source_field.attname: obj.pk})
-            .order_by("pk")
-            .values_list(link.content_type_field.attname, link.object_id)
+def check_serialization_modules(
+    app_configs: Iterable[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Warn when a built-in format would write federated many-to-many values as bare pks."""
+    fields = _federated_fields(app_configs)
+    if not fields:
+        return []
+    missing = [name for name in FORMATS if _writes_references(name) is False]
+    if not missing:
+        return []
+    names = ", ".join(str(field) for field in fields[:3])
+    if len(fields) > 3:
+        names += f" and {len(fields) - 3} more"
+    setting = ", ".join(f"{name!r}: {FORMATS[name]!r}" for name in missing)
+    return [
+        checks.Warning(
+            f"dumpdata and loaddata cannot write or read {names} in the "
+            f"{', '.join(missing)} format(s): Django's own formats write a many-to-many "
+            "value as bare pks, which name neither the model nor the server of a target.",
+            hint=f"Add to SERIALIZATION_MODULES: {{{setting}}}.",
+            obj=fields[0],
+            id="federated_relations.W601",
         )
-        types = GenericContentType.objects.db_manager(obj._state.db)
-        self._current[field.name] = [  # type: ignore[attr-defined]
-            [*types.get_for_id(type_id).natural_key(), object_id] for type_id, object_id in rows
-        ]
-        return None
-
-
-class FederatedDeserializerMixin:
-    """Read the references written by ``FederatedSerializerMixin`` back as targets."""
-
-    def _handle_m2m_field_node(self, field: Any, field_value: Any) -> Any:
-        if not _is_federated(field):
-            return super()._handle_m2m_field_node(field, field_value)  # type: ignore[misc]
-        from .. import resolver
-        from ..models import GenericContentType
-
-        types = GenericContentType.objects.db_manager(self.using)  # type: ignore[attr-defined]
-        targets = []
-        for project, app_label, model_name, object_id in field_value:
-            content_type = types.get_by_natural_key(project, app_label, model_name)
-            model = content_type.model_class()
-            if model is None:
-                targets.append(resolver.reference(content_type, object_id))
-            else:
-                # An unsaved stand-in: set() needs the type and pk only, and the target
-                # may come later in the fixture.
-                targets.append(model(pk=model._meta.pk.to_python(object_id)))
-        return targets
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.serializers import python
 
-from . import FederatedDeserializerMixin, FederatedSerializerMixin
+from .base import FederatedDeserializerMixin, FederatedSerializerMixin
 
 __all__ = ["Deserializer", "Serializer"]
 

@@ -88,7 +88,10 @@ FEDERATION = {
             "KEY": os.environ.get("DEMO_FEDERATION_KEY", "demo-shared-secret-ab"),
         },
     },
-    "EXPOSE": {"library.Book": ["title", "author", "price"]},
+    # Peers may read these fields and search titles and authors (the admin search boxes).
+    "EXPOSE": {
+        "library.Book": {"fields": ["title", "author", "price"], "search": ["title", "author"]},
+    },
     "TIMEOUT": 2.0,
     "CACHE_TTL": int(os.environ.get("DEMO_CACHE_TTL", "30")),
 }

@@ -4,7 +4,7 @@ from django.contrib import admin
 
 from federated_relations.admin import FederatedStackedInline, FederatedTabularInline
 
-from .models import Category, Episode, Media, Note
+from .models import Category, Episode, Gadget, Media, Note, Wishlist
 
 
 class MediaInline(FederatedTabularInline):
@@ -28,3 +28,7 @@ class EpisodeAdmin(admin.ModelAdmin):
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
     inlines = [MediaInline]
+
+
+admin.site.register(Gadget)  # default ModelAdmins, as a new user writes them
+admin.site.register(Wishlist)

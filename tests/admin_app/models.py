@@ -6,7 +6,11 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
-from federated_relations.fields import FederatedForeignKey, FederatedRelation
+from federated_relations.fields import (
+    FederatedForeignKey,
+    FederatedManyToManyField,
+    FederatedRelation,
+)
 from federated_relations.models import GenericContentType
 
 
@@ -77,3 +81,26 @@ class Bookmark(models.Model):
     object_id = models.CharField(max_length=64)
     content_object = GenericForeignKey()
     url = models.CharField(max_length=200)
+
+
+class Gadget(models.Model):
+    """A local target with a UUID pk, for the many-to-many admin tests."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Wishlist(models.Model):
+    """A ``FederatedManyToManyField`` edited by a default ``ModelAdmin``."""
+
+    name = models.CharField(max_length=100)
+    items = FederatedManyToManyField(Gadget, blank=True, pk_maxlength=36)
+
+    def __str__(self):
+        return self.name

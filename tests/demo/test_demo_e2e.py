@@ -357,3 +357,34 @@ def test_ctrl_c_stops_both_servers_a_rerun_keeps_the_data_and_reset_starts_afres
     assert any("seeded 31 books" in line for line in demo_run.log_of("example_project"))
     assert any("seeded 32 books" in line for line in demo_run.log_of("remote_project"))
     assert len({row.ref for row in rows(get(alice).text, "entry")}) == len(entries) + 1
+
+
+def test_api_lists_shelves_and_writes_reading_lists(shared_demo: DemoRun) -> None:
+    shelves = get(shared_demo.url_a("/api/shelves/")).json()
+    alice = next(shelf for shelf in shelves if shelf["name"] == "Alice's shelf")
+    types = {item["type"] for item in alice["items"]}
+    assert types == {"shop_a:library.book", "shop_b:library.book"}
+    local = next(item for item in alice["items"] if item["type"] == "shop_a:library.book")
+    assert set(local["object"]) == {"title", "author", "price"}
+    remote_item = next(i for i in alice["items"] if i["type"] == "shop_b:library.book")
+    assert remote_item["str"] and "title" in remote_item["object"]
+
+    created = requests.post(
+        shared_demo.url_a("/api/reading-lists/"),
+        json={"name": "API list", "books": [
+            {"type": "shop_a:library.book", "id": local["id"]},
+            {"type": "shop_b:library.book", "id": remote_item["id"]},
+        ]},
+        timeout=15,
+    )
+    assert created.status_code == 201, created.text
+    assert [book["str"] for book in created.json()["books"]] == [
+        local["str"], remote_item["str"],
+    ]
+    refused = requests.post(
+        shared_demo.url_a("/api/reading-lists/"),
+        json={"name": "bad", "books": [{"type": "shop_z:library.book", "id": "1"}]},
+        timeout=15,
+    )
+    assert refused.status_code == 400
+    assert refused.json() == {"books": {"0": ["'shop_z' is not a configured peer."]}}

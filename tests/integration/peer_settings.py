@@ -4,7 +4,8 @@ Everything that differs between peers comes from the environment, so one setting
 module serves them all:
 
 * ``FR_PEER_DB``: the path of the peer's own SQLite database;
-* ``FR_PEER_FEDERATION``: its ``FEDERATION`` setting, as JSON.
+* ``FR_PEER_FEDERATION``: its ``FEDERATION`` setting, as JSON;
+* ``FR_PEER_PG_DB``: instead of SQLite, this PostgreSQL database (of ``DATABASE_URL``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ DATABASES = {
         # Test servers: no fsync (the databases are thrown away), WAL for concurrent reads.
         "OPTIONS": {
             "timeout": 20,
+            # Every transaction takes the write lock first: a read transaction that
+            # later writes would fail at once (SQLITE_BUSY_SNAPSHOT) when the delivery
+            # thread wrote meanwhile, instead of waiting for the lock.
+            "transaction_mode": "IMMEDIATE",
             "init_command": "PRAGMA synchronous=OFF; PRAGMA journal_mode=WAL;",
         },
     }
@@ -37,6 +42,21 @@ CACHES = {
         "OPTIONS": {"MAX_ENTRIES": 100_000},
     }
 }
+if os.environ.get("FR_PEER_PG_DB"):
+    # A PostgreSQL database instead (delivery workers on PostgreSQL), on DATABASE_URL's server.
+    from urllib.parse import unquote, urlsplit
+
+    _url = urlsplit(os.environ["DATABASE_URL"])
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ["FR_PEER_PG_DB"],
+            "USER": unquote(_url.username or ""),
+            "PASSWORD": unquote(_url.password or ""),
+            "HOST": _url.hostname or "",
+            "PORT": str(_url.port or ""),
+        }
+    }
 FEDERATION = json.loads(os.environ.get("FR_PEER_FEDERATION", '{"PROJECT_NAME": "peer"}'))
 LOGGING = {
     "version": 1,

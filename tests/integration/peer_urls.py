@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
@@ -24,6 +25,7 @@ __all__ = ["ChaosMiddleware", "urlpatterns"]
 
 _lock = threading.Lock()
 _served: Counter = Counter()
+_event_ids: Counter = Counter()  # every event id POSTed to events/, duplicates included
 _mode: dict[str, Any] = {"delay": 0.0, "garbage": None}
 
 
@@ -40,11 +42,21 @@ class ChaosMiddleware:
         with _lock:
             _served[f"{request.method} {endpoint}"] += 1
             delay, garbage = _mode["delay"], _mode["garbage"]
+            if endpoint == "events/" and request.method == "POST":
+                _count_event_ids(request)
         if delay:
             time.sleep(delay)
         if garbage is not None and endpoint.endswith("/batch/"):
             return HttpResponse(garbage, content_type="application/json")
         return self.get_response(request)
+
+
+def _count_event_ids(request: HttpRequest) -> None:
+    try:
+        sent = json.loads(request.body)["events"]
+        _event_ids.update(str(event["id"]) for event in sent)
+    except Exception:
+        pass  # a malformed request: the view answers it
 
 
 def _body(request: HttpRequest) -> Any:
@@ -67,11 +79,19 @@ def delete(request: HttpRequest, app_label: str, model: str) -> JsonResponse:
     from federated_relations import events
     from federated_relations.models import OutboxEvent
 
+    body = _body(request)
     model_class = apps.get_model(app_label, model)
-    deleted, _ = model_class.objects.filter(pk__in=_body(request)["pks"]).delete()
-    finished = events.wait_for_delivery(timeout=15)
+    committed: list[float] = []
+    with transaction.atomic():
+        # Runs first among the commit hooks, so before the delivery starts (benchmark).
+        transaction.on_commit(lambda: committed.append(time.time()))
+        deleted, _ = model_class.objects.filter(pk__in=body["pks"]).delete()
+    finished = events.wait_for_delivery(timeout=15) if body.get("wait", True) else None
     pending = OutboxEvent.objects.filter(delivered_at__isnull=True).count()
-    return JsonResponse({"deleted": deleted, "delivery_finished": finished, "pending": pending})
+    answer = {"deleted": deleted, "delivery_finished": finished, "pending": pending}
+    if body.get("timed"):
+        answer["committed_at"] = committed[0] if committed else None
+    return JsonResponse(answer)
 
 
 @csrf_exempt
@@ -81,9 +101,12 @@ def control(request: HttpRequest) -> JsonResponse:
         if request.method == "POST":
             body = _body(request)
             _served.clear()
+            _event_ids.clear()
             _mode["delay"] = float(body.get("delay", 0.0))
             _mode["garbage"] = body.get("garbage")
-        return JsonResponse({"served": dict(_served), "mode": dict(_mode)})
+        return JsonResponse(
+            {"served": dict(_served), "mode": dict(_mode), "event_ids": dict(_event_ids)}
+        )
 
 
 @csrf_exempt
@@ -102,20 +125,37 @@ def outbox(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"events": rows})
 
 
+@csrf_exempt
+def refer(request: HttpRequest) -> JsonResponse:
+    """Bookmark a peer's objects: ``{"project", "label", "pks"}``; answer how many."""
+    from federated_relations import remote
+    from tests.library_app.models import Bookmark
+
+    body = _body(request)
+    made = Bookmark.objects.bulk_create(
+        [Bookmark(target=remote(body["project"], body["label"], pk)) for pk in body["pks"]]
+    )
+    return JsonResponse({"bookmarks": len(made)})
+
+
+def received(request: HttpRequest) -> JsonResponse:
+    """List the events this peer received: id, sender, pk and when it applied them."""
+    from federated_relations.models import ReceivedEvent
+
+    rows = [
+        {"id": str(row.event_id), "sender": row.sender, "pk": row.object_pk,
+         "received_at": row.received_at.timestamp()}
+        for row in ReceivedEvent.objects.order_by("pk")
+    ]
+    return JsonResponse({"events": rows})
+
+
 urlpatterns = [
     path("federation/", include("federated_relations.urls")),
     path("_test/create/<str:app_label>/<str:model>/", create),
     path("_test/delete/<str:app_label>/<str:model>/", delete),
     path("_test/control/", control),
     path("_test/outbox/", outbox),
+    path("_test/received/", received),
+    path("_test/refer/", refer),
 ]
-
-
-def _fast_retries() -> None:
-    # Retry a failed delivery quickly, so a test can wait for the outcome.
-    from federated_relations import events
-
-    events.BACKGROUND_RETRY_DELAYS = (0.1, 0.2)
-
-
-_fast_retries()

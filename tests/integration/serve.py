@@ -36,7 +36,9 @@ def main() -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return sock, address
 
-    server = Server(("127.0.0.1", 0), QuietHandler, allow_reuse_address=False)
+    # FR_PEER_PORT: come back on the port of an earlier run (a peer that was down).
+    port = int(os.environ.get("FR_PEER_PORT") or 0)
+    server = Server(("127.0.0.1", port), QuietHandler, allow_reuse_address=bool(port))
     server.set_app(get_wsgi_application())
     signal.signal(signal.SIGTERM, lambda *args: sys.exit(0))
     print(f"PORT {server.server_address[1]}", flush=True)

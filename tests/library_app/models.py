@@ -6,7 +6,11 @@ import uuid
 
 from django.db import models
 
-__all__ = ["Author", "Book", "Ledger", "Pamphlet", "Shelf"]
+from federated_relations.fields import FederatedForeignKey
+
+__all__ = [
+    "Author", "Book", "Bookmark", "BookmarkNote", "Citation", "Ledger", "Pamphlet", "Shelf",
+]
 
 
 class Author(models.Model):
@@ -61,3 +65,40 @@ class Ledger(models.Model):
 
     def __str__(self) -> str:
         return f"ledger {self.pk}"
+
+
+class Bookmark(models.Model):
+    """Points at a book, maybe a peer's; goes with it when the peer deletes it."""
+
+    content_type = models.ForeignKey(
+        "federated_relations.GenericContentType", on_delete=models.CASCADE
+    )
+    object_id = models.CharField(max_length=255)
+    target = FederatedForeignKey(on_remote_delete=models.CASCADE)
+    label = models.CharField(max_length=100, blank=True)
+
+    def __str__(self) -> str:
+        return f"bookmark {self.pk}"
+
+
+class BookmarkNote(models.Model):
+    """A note on a bookmark: deleted with it (the collector's cascade)."""
+
+    bookmark = models.ForeignKey(Bookmark, on_delete=models.CASCADE, related_name="notes")
+    text = models.CharField(max_length=100, blank=True)
+
+    def __str__(self) -> str:
+        return f"note {self.pk}"
+
+
+class Citation(models.Model):
+    """Points at a book, maybe a peer's; forgets it when the peer deletes it."""
+
+    content_type = models.ForeignKey(
+        "federated_relations.GenericContentType", on_delete=models.CASCADE, null=True
+    )
+    object_id = models.PositiveIntegerField(null=True)
+    target = FederatedForeignKey(on_remote_delete=models.SET_NULL)
+
+    def __str__(self) -> str:
+        return f"citation {self.pk}"

@@ -5,6 +5,7 @@ import uuid
 
 from django.db import models
 from gm2m import GM2MField
+from gm2m import deletion as gm2m_deletion
 
 from federated_relations import deletion
 from federated_relations.fields import FederatedManyToManyField
@@ -162,3 +163,19 @@ class Switching(models.Model):
 
     old = GM2MField()
     new = FederatedManyToManyField(related_name="switching_new")
+
+
+# gm2m's own test of on_delete_src=DO_NOTHING (its "Links" model), with each field; rows
+# stay when targets are deleted too (count and iteration of rows whose target is gone).
+
+
+class GLinks(models.Model):
+    related_objects = GM2MField(
+        Movie, on_delete_src=gm2m_deletion.DO_NOTHING, on_delete_tgt=gm2m_deletion.DO_NOTHING
+    )
+
+
+class FLinks(models.Model):
+    related_objects = FederatedManyToManyField(
+        Movie, on_delete_src=deletion.DO_NOTHING, on_delete_tgt=deletion.DO_NOTHING
+    )

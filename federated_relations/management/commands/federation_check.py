@@ -1,4 +1,9 @@
-"""``manage.py federation_check``: is each peer reachable, does it accept our signature?"""
+"""``manage.py federation_check``: is each peer reachable, does it accept our signature?
+
+Each peer is asked for its discovery document, then sent an empty batch of events: a peer
+whose events endpoint answers 404 has not mounted ``federated_relations.urls`` (or mounted
+only part of it) and would never receive this server's deletion events.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +22,8 @@ class Command(BaseCommand):
     """Ask every peer (or the named ones) for its discovery document, and report."""
 
     help = (
-        "Check each peer of FEDERATION['PEERS']: reachable, signature accepted, and the "
-        "types it exposes. Exits with an error if any peer fails."
+        "Check each peer of FEDERATION['PEERS']: reachable, signature accepted, events "
+        "endpoint mounted, and the types it exposes. Exits with an error if any peer fails."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -31,6 +36,7 @@ class Command(BaseCommand):
             self.stdout.write("No peers are configured in FEDERATION['PEERS'].")
             return
         failed = []
+        problem: str | None
         for peer in peers:
             if peer not in configured:
                 self.stdout.write(self.style.ERROR(f"{peer}: not in FEDERATION['PEERS']"))
@@ -44,14 +50,25 @@ class Command(BaseCommand):
             except PeerUnavailable as error:
                 problem = f"unreachable: {error}"
             except ProtocolError as error:
-                problem = f"reachable, but its answer does not follow the protocol: {error}"
+                if getattr(error, "status", None) == 404:
+                    problem = (
+                        f"no federation endpoints at this URL (404): check that the peer "
+                        f"mounts federated_relations.urls there. {error}"
+                    )
+                else:
+                    problem = (
+                        f"reachable, but its answer does not follow the protocol: {error}"
+                    )
             except FederationError as error:
                 problem = str(error)
             else:
+                problem = self._events_problem(peer)
+            if problem is None:
                 types = discovery.get("types", [])
                 self.stdout.write(self.style.SUCCESS(
-                    f"{peer}: OK ({url}): reachable, signature accepted, protocol "
-                    f"{discovery.get('protocol')}, max batch {discovery.get('max_batch')}, "
+                    f"{peer}: OK ({url}): reachable, signature accepted, events accepted, "
+                    f"protocol {discovery.get('protocol')}, max batch "
+                    f"{discovery.get('max_batch')}, "
                     f"{len(types)} exposed type(s)"
                 ))
                 for entry in types:
@@ -62,3 +79,24 @@ class Command(BaseCommand):
             failed.append(peer)
         if failed:
             raise CommandError(f"{len(failed)} peer(s) failed the check: {', '.join(failed)}.")
+
+    def _events_problem(self, peer: str) -> str | None:
+        """Return why ``peer`` cannot take this server's deletion events, or ``None``."""
+        try:
+            resolver.check_events(peer)
+        except ProtocolError as error:
+            status = getattr(error, "status", None)
+            if status == 404:
+                return (
+                    "its events endpoint answers 404: it will never receive this server's "
+                    "deletion events, so its rows pointing at our deleted objects stay. "
+                    "The peer must mount all of federated_relations.urls "
+                    '(path("federation/", include("federated_relations.urls"))) at the URL '
+                    f"in FEDERATION['PEERS'][{peer!r}]['URL']. {error}"
+                )
+            if status == 501:
+                return f"it does not accept deletion events (501). {error}"
+            return f"its events endpoint does not follow the protocol: {error}"
+        except FederationError as error:
+            return f"discovery worked, but its events endpoint failed: {error}"
+        return None

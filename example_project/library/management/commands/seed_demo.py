@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from library.models import Book, Listing
+from library.models import Book, Listing, ReadingList
 from through_models.models import Shelf, ShelfEntry
 
 #: (title, author, price). Most titles are sold by remote_project's shop too, at another
@@ -52,6 +52,10 @@ SHELVES = {
     "Bob's shelf": ["Moby-Dick", "Dracula", "The Time Machine"],
 }
 
+#: Reading lists and the titles of this shop first put on them (sync_listings adds the
+#: first books of each peer).
+READING_LISTS = {"Alice's reading list": ["Emma", "Middlemarch"]}
+
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin"
 
@@ -80,8 +84,13 @@ class Command(BaseCommand):
                     ShelfEntry.objects.create(
                         shelf=shelf, item=by_title[title], reason="a favourite"
                     )
+            for name, titles in READING_LISTS.items():
+                ReadingList.objects.create(name=name).books.add(
+                    *(by_title[title] for title in titles)
+                )
             self.stdout.write(
-                f"seeded {len(books)} books, their listings and {len(SHELVES)} shelves"
+                f"seeded {len(books)} books, their listings, {len(SHELVES)} shelves and "
+                f"{len(READING_LISTS)} reading list(s)"
             )
         user_model = get_user_model()
         if not user_model.objects.filter(username=ADMIN_USERNAME).exists():

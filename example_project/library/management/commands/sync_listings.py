@@ -8,7 +8,7 @@ from django.db import transaction
 from federated_relations.exceptions import FederationError
 from federated_relations.models import GenericContentType
 from library.catalogue import BOOK_LABEL, peer_projects, shop_name, sync_listings
-from library.models import Listing
+from library.models import Listing, ReadingList
 from through_models.models import Shelf, ShelfEntry
 
 #: On the first sync, these many of a peer's books go on the first shelf, so that the
@@ -61,3 +61,7 @@ class Command(BaseCommand):
                 defaults={"reason": f"spotted at {shop_name(project)}"},
             )
         self.stdout.write(f"put {FIRST_SHELVED} of its books on {shelf}")
+        reading_list = ReadingList.objects.order_by("name").first()
+        if reading_list is not None:
+            reading_list.books.add(*(listing.book for listing in listings[:FIRST_SHELVED]))
+            self.stdout.write(f"put {FIRST_SHELVED} of its books on {reading_list}")
