@@ -48,7 +48,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.readme import replace_section  # noqa: E402
-from tests.integration.servers import PeerServer, free_port, migrate_template  # noqa: E402
+from tests.integration.servers import (  # noqa: E402
+    FixedPortPeer,
+    PeerServer,
+    free_port,
+    migrate_template,
+)
 
 __all__ = ["main", "run"]
 
@@ -58,26 +63,6 @@ KEY = "bench-delivery-secret"
 BOOK = "library_app.Book"
 
 
-class ReturningPeer(PeerServer):
-    """A peer that starts again on the port of its first run (it was down, it is back)."""
-
-    def __init__(self, *args: Any, port: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fixed_port = port
-
-    def environ(self) -> dict[str, str]:
-        return {**super().environ(), "FR_PEER_PORT": str(self.fixed_port)}
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.fixed_port}/federation/"
-
-    def received(self) -> dict[str, float]:
-        """Return ``{pk: received_at}`` of the events applied here."""
-        rows = self.session.get(self.base + "_test/received/", timeout=30).json()["events"]
-        return {row["pk"]: row["received_at"] for row in rows}
-
-
 def percentile(values: list[float], q: float) -> float:
     """Return the ``q``-th percentile (nearest rank) of ``values``."""
     ordered = sorted(values)
@@ -85,7 +70,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def wait_received(receiver: ReturningPeer, pks: list[str], timeout: float) -> dict[str, float]:
+def wait_received(receiver: FixedPortPeer, pks: list[str], timeout: float) -> dict[str, float]:
     deadline = time.monotonic() + timeout
     while True:
         received = receiver.received()
@@ -97,14 +82,14 @@ def wait_received(receiver: ReturningPeer, pks: list[str], timeout: float) -> di
         time.sleep(0.2)
 
 
-def books(sender: PeerServer, receiver: ReturningPeer, n: int, tag: str) -> list[str]:
+def books(sender: PeerServer, receiver: FixedPortPeer, n: int, tag: str) -> list[str]:
     """Create ``n`` books on the sender and a bookmark of each on the receiver."""
     pks = sender.create(BOOK, *({"title": f"{tag}{i}", "price": "1.00"} for i in range(n)))
     receiver._post("_test/refer/", {"project": "sender", "label": BOOK, "pks": pks})
     return pks
 
 
-def case_web(sender: PeerServer, receiver: ReturningPeer, n: int) -> list[float]:
+def case_web(sender: PeerServer, receiver: FixedPortPeer, n: int) -> list[float]:
     pks = books(sender, receiver, n, "web")
     committed = {}
     for pk in pks:
@@ -129,7 +114,7 @@ print("COMMITTED", stamps[0])
 """
 
 
-def case_shell(sender: PeerServer, receiver: ReturningPeer, n: int) -> list[float]:
+def case_shell(sender: PeerServer, receiver: FixedPortPeer, n: int) -> list[float]:
     pks = books(sender, receiver, n, "shell")
     committed = {}
     for pk in pks:
@@ -148,7 +133,7 @@ def case_shell(sender: PeerServer, receiver: ReturningPeer, n: int) -> list[floa
 
 
 def case_outage(
-    sender: PeerServer, receiver: ReturningPeer, n: int, down: float
+    sender: PeerServer, receiver: FixedPortPeer, n: int, down: float
 ) -> tuple[list[float], int]:
     pks = books(sender, receiver, n, "outage")
     receiver.stop()
@@ -176,7 +161,7 @@ def run(
 ) -> dict[str, Any]:
     """Start the two servers, run the cases; return the figures."""
     workdir = Path(tempfile.mkdtemp(prefix="fr-delivery-bench-"))
-    receiver = ReturningPeer("receiver", workdir, {
+    receiver = FixedPortPeer("receiver", workdir, {
         "PROJECT_NAME": "receiver",
         "PEERS": {"sender": {"URL": "http://127.0.0.1:9/federation/", "KEY": KEY}},
         "CACHE_TTL": 0,

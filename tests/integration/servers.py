@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-__all__ = ["ROOT", "PeerServer", "free_port", "migrate_template"]
+__all__ = ["ROOT", "FixedPortPeer", "PeerServer", "free_port", "migrate_template"]
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
@@ -167,3 +167,30 @@ def migrate_template(workdir: Path) -> Path:
     if result.returncode:
         raise RuntimeError(f"migrate failed:\n{result.stdout}\n{result.stderr}")
     return template
+
+
+class FixedPortPeer(PeerServer):
+    """A peer that comes back on the same port after a stop (a peer that was down)."""
+
+    def __init__(self, *args: Any, port: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fixed_port = port
+
+    def environ(self) -> dict[str, str]:
+        """Return the server's environment, with its fixed port."""
+        return {**super().environ(), "FR_PEER_PORT": str(self.fixed_port)}
+
+    @property
+    def url(self) -> str:
+        """Return the federation URL peers use for it (stable across restarts)."""
+        return f"http://127.0.0.1:{self.fixed_port}/federation/"
+
+    def event_ids(self) -> dict[str, int]:
+        """Return ``{event id: times POSTed}`` since the last ``control()``."""
+        response = self.session.get(self.base + "_test/control/", timeout=10)
+        return response.json()["event_ids"]
+
+    def received(self) -> dict[str, float]:
+        """Return ``{pk: received_at}`` of the events applied here."""
+        rows = self.session.get(self.base + "_test/received/", timeout=30).json()["events"]
+        return {row["pk"]: row["received_at"] for row in rows}

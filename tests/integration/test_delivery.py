@@ -30,32 +30,18 @@ import requests
 
 from federated_relations import remote
 from federated_relations.models import ReceivedEvent
-from tests.integration.servers import ROOT, PeerServer, free_port, migrate_template
+from tests.integration.servers import (
+    ROOT,
+    FixedPortPeer,
+    PeerServer,
+    free_port,
+    migrate_template,
+)
 from tests.library_app.models import Bookmark
 
 pytestmark = pytest.mark.integration
 
 KEY = "delivery-secret"
-
-
-class FixedPortPeer(PeerServer):
-    """A peer that comes back on the same port after a stop (a peer that was down)."""
-
-    def __init__(self, *args: Any, port: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fixed_port = port
-
-    def environ(self) -> dict[str, str]:
-        return {**super().environ(), "FR_PEER_PORT": str(self.fixed_port)}
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.fixed_port}/federation/"
-
-    def event_ids(self) -> dict[str, int]:
-        """Return ``{event id: times POSTed}`` since the last ``control()``."""
-        response = self.session.get(self.base + "_test/control/", timeout=10)
-        return response.json()["event_ids"]
 
 
 def manage(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
