@@ -101,7 +101,7 @@ def _measure(
     from django.core.cache import cache
     from django.test.utils import override_settings
 
-    from federated_relations import resolver
+    from federated_relations import peers, resolver
     from federated_relations.client import get_client, reset_clients
     from federated_relations.models import GenericContentType
     from federated_relations.test import capture_requests
@@ -133,7 +133,7 @@ def _measure(
     # One round trip: a single fresh lookup of one object (with its 100 ms delay).
     round_trips = []
     for ct, pk in references[:5]:
-        seconds, _ = _timed(lambda ct=ct, pk=pk: resolver.check_existence(ct, [pk]))
+        seconds, _ = _timed(lambda ct=ct, pk=pk: peers.check_existence(ct, [pk]))
         round_trips.append(seconds)
     round_trip = statistics.median(round_trips)
 

@@ -18,7 +18,7 @@ _EXPORTS = {
     "FederatedManyToManyField": "federated_relations.fields",
     "FederatedPrefetch": "federated_relations.prefetch",
     "GenericContentType": "federated_relations.models",
-    "RemoteObject": "federated_relations.remote",
+    "RemoteObject": "federated_relations.objects",
     "RemoteModel": "federated_relations.remote",
     "remote": "federated_relations.remote",
 }

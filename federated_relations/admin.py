@@ -31,11 +31,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import apps
 from django.contrib import admin
-from django.contrib.admin.options import flatten_fieldsets
+from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.contenttypes.admin import (
     GenericInlineModelAdmin,
     GenericInlineModelAdminChecks,
@@ -44,8 +44,7 @@ from django.core import checks
 from django.core import signing as django_signing
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import models
-from django.forms import ALL_FIELDS
-from django.forms.models import modelform_defines_fields
+from django.forms.models import ALL_FIELDS, modelform_defines_fields
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.urls import path, reverse
 from django.utils.html import format_html_join
@@ -91,7 +90,8 @@ __all__ = [
 class FederatedInlineModelAdminChecks(GenericInlineModelAdminChecks):
     """The checks of ``GenericInlineModelAdmin``, for a ``FederatedForeignKey``."""
 
-    def _check_relation(
+    # Only FederatedInlineModelAdmin uses these checks (checks_class).
+    def _check_relation(  # type: ignore[override]
         self, obj: FederatedInlineModelAdmin, parent_model: type[models.Model]
     ) -> list[checks.CheckMessage]:
         # There is no ForeignKey to the parent: check instead that ct_field and ct_fk_field
@@ -167,8 +167,9 @@ class FederatedInlineModelAdmin(GenericInlineModelAdmin):
 
     checks_class = FederatedInlineModelAdminChecks
 
-    def get_formset(
-        self, request: HttpRequest | None, obj: models.Model | None = None, **kwargs: Any
+    # A generic inline's formset is no BaseInlineFormSet, which the stubs want returned.
+    def get_formset(  # type: ignore[override]
+        self, request: HttpRequest, obj: models.Model | None = None, **kwargs: Any
     ) -> type[BaseFederatedInlineFormSet]:
         """Return the formset class of this inline (``federated_inlineformset_factory``)."""
         # GenericInlineModelAdmin.get_formset() calls generic_inlineformset_factory(), which
@@ -586,6 +587,7 @@ class _FederatedForeignKeyForm:
     initial: dict[str, Any]
     instance: models.Model
     cleaned_data: dict[str, Any]
+    changed_data: list[str]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -608,7 +610,7 @@ class _FederatedForeignKeyForm:
         # the database as an IntegrityError.
         hidden = set()
         for name in self.federated_foreign_keys:
-            field = self.instance._meta.get_field(name)
+            field = cast(FederatedForeignKey, self.instance._meta.get_field(name))
             hidden |= {field.ct_field, field.fk_field}
         exclude = self._get_validation_exclusions() - hidden  # type: ignore[attr-defined]
         try:

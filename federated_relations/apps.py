@@ -8,6 +8,8 @@ from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
+from .conf import federated_settings
+
 __all__ = ["FederatedRelationsConfig"]
 
 
@@ -17,11 +19,13 @@ class FederatedRelationsConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self) -> None:
-        from . import added_relations, events
-        from . import checks as federated_checks
-        from .conf import federated_settings
-        from .management import create_generic_content_types
-        from .serializers import check_serialization_modules
+        # The one place imports wait for a function (the ruff PLC0415 allow-list): Django
+        # imports this module while it populates the app registry, before any model can be
+        # imported, and every module below defines or imports models.
+        from . import added_relations, events  # noqa: PLC0415
+        from . import checks as federated_checks  # noqa: PLC0415
+        from .management import create_generic_content_types  # noqa: PLC0415
+        from .serializers import check_serialization_modules  # noqa: PLC0415
 
         # Malformed settings fail at startup, naming the key.
         federated_settings.validate()

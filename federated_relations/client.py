@@ -6,8 +6,8 @@ through urllib3's ``Retry`` (every endpoint is idempotent: batch lookups only re
 events carry ids the receiver applies once), sends a timeout with every request, never
 follows redirects and stops reading an answer past ``max_response_bytes``. A circuit
 breaker makes a peer that keeps failing cost nothing for ``cooldown`` seconds. Every
-answer is validated against ``docs/protocol.md`` before it is returned, so callers get
-either well-formed data or a ``FederationError``:
+answer is checked by the protocol's ``AnswerValidator`` before it is returned, so callers
+get either well-formed data or a ``FederationError``:
 
 * ``PeerUnavailable``: peer not configured, refused, timed out, 502/503/504, circuit open
   (the message names the peer, the URL and the cause in words: "connection refused",
@@ -17,7 +17,7 @@ either well-formed data or a ``FederationError``:
 * ``NotExposed`` (a ``ProtocolError``): 404 ``not_exposed`` or 400 ``field_not_exposed``;
 * ``ProtocolError``: any other status, a redirect, an oversized or malformed answer.
 
-Fields and the resolver call ``resolver.py``, which is the only caller of this module.
+``peers.py`` is the only caller of this module in the package.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from urllib.parse import urlencode, urljoin
 
 import requests
 from django.core.serializers.json import DjangoJSONEncoder
-from django.core.signals import setting_changed
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -46,24 +45,18 @@ except ImportError:  # urllib3 1.x: no read1(), iter_content() is used
     BaseHTTPResponse = None  # type: ignore[assignment,misc]
 
 from . import signals
-from .conf import federated_settings
+from .conf import federated_settings, on_reload
 from .exceptions import FederationError, PeerAuthError, PeerUnavailable, ProtocolError
 from .failures import signature_hint, transport_cause
+from .protocol import DEFAULT_MAX_BATCH, LISTING_PARAMS, AnswerValidator, filter_text
 from .signing import sign_prepared_request
 
 __all__ = [
-    "DEFAULT_MAX_BATCH",
-    "PROTOCOL_VERSION",
     "FederationClient",
     "NotExposed",
     "get_client",
     "reset_clients",
 ]
-
-PROTOCOL_VERSION = 1
-#: Page size used before the peer's discovery is known; a server with a lower cap answers
-#: 413 ``too_many`` and the client then discovers the cap and splits again.
-DEFAULT_MAX_BATCH = 500
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
@@ -297,6 +290,7 @@ class FederationClient:
         self._owns_session = session is None
         self.session = session if session is not None else _default_session(self.pool_size)
         self.breaker = _CircuitBreaker(self.failure_threshold, self.cooldown)
+        self._answers = AnswerValidator(peer, self.url)
         self._discovery: dict[str, Any] | None = None
         self._discovery_lock = threading.Lock()
         self._last_failure: str | None = None
@@ -375,7 +369,8 @@ class FederationClient:
             try:
                 response = self.session.send(
                     prepared,
-                    timeout=Timeout(total=self.timeout),
+                    # urllib3's Timeout works here; the stubs only know (connect, read).
+                    timeout=Timeout(total=self.timeout),  # type: ignore[arg-type]
                     allow_redirects=False,
                     **env,
                 )
@@ -502,41 +497,8 @@ class FederationClient:
         with self._discovery_lock:
             if self._discovery is None:
                 _status, data = self._send("GET", "types/")
-                self._discovery = self._validate_discovery(data)
+                self._discovery = self._answers.discovery(data)
             return self._discovery
-
-    def _validate_discovery(self, data: dict[str, Any]) -> dict[str, Any]:
-        def bad(what: str) -> ProtocolError:
-            return ProtocolError(f"Peer {self.peer!r} sent a malformed discovery: {what}.")
-
-        if set(data) != {"protocol", "project", "max_batch", "types"}:
-            raise bad("expected exactly protocol, project, max_batch and types")
-        if data["protocol"] != PROTOCOL_VERSION or isinstance(data["protocol"], bool):
-            raise ProtocolError(
-                f"Peer {self.peer!r} speaks protocol {data['protocol']!r}; this server "
-                f"speaks {PROTOCOL_VERSION}."
-            )
-        if data["project"] != self.peer:
-            raise ProtocolError(
-                f"The server at {self.url} calls itself {data['project']!r}, not "
-                f"{self.peer!r}: check FEDERATION['PEERS'][{self.peer!r}]['URL']."
-            )
-        max_batch = data["max_batch"]
-        if not _is_int(max_batch) or max_batch < 1:
-            raise bad("max_batch must be a positive integer")
-        if not isinstance(data["types"], list):
-            raise bad("types must be a list")
-        for entry in data["types"]:
-            if (
-                not isinstance(entry, dict)
-                or set(entry) != {"app_label", "model", "fields"}
-                or not isinstance(entry["app_label"], str)
-                or not isinstance(entry["model"], str)
-                or not isinstance(entry["fields"], list)
-                or not all(isinstance(name, str) for name in entry["fields"])
-            ):
-                raise bad("each type must be {app_label, model, fields: [names]}")
-        return data
 
     def max_batch(self) -> int:
         """Return how many pks the peer accepts per batch lookup (from its discovery)."""
@@ -575,50 +537,11 @@ class FederationClient:
                     raise
                 self.discover()  # learn the real cap, then split again from here
                 continue
-            page_objects, page_missing = self._validate_batch(data, page)
+            page_objects, page_missing = self._answers.batch(data, page)
             objects.extend(page_objects)
             missing.extend(page_missing)
             start += len(page)
         return {"objects": objects, "missing": missing}
-
-    def _validate_batch(self, data: dict[str, Any], page: list[str]
-                        ) -> tuple[list[dict[str, Any]], list[str]]:
-        if set(data) != {"objects", "missing"}:
-            raise ProtocolError(
-                f"Peer {self.peer!r} answered a batch lookup without exactly 'objects' and "
-                "'missing'."
-            )
-        objects = self._validate_objects(data["objects"])
-        missing = data["missing"]
-        if not isinstance(missing, list) or not all(isinstance(pk, str) for pk in missing):
-            raise ProtocolError(
-                f"Peer {self.peer!r} sent 'missing' that is not a list of strings."
-            )
-        answered = [str(obj["pk"]) for obj in objects] + missing
-        if len(answered) != len(set(answered)) or set(answered) != set(page):
-            raise ProtocolError(
-                f"Peer {self.peer!r} did not answer each requested pk exactly once "
-                f"({len(page)} asked, {len(objects)} objects and {len(missing)} missing, "
-                f"{len(set(answered) - set(page))} not asked for)."
-            )
-        return objects, missing
-
-    def _validate_objects(self, objects: Any) -> list[dict[str, Any]]:
-        if not isinstance(objects, list):
-            raise ProtocolError(f"Peer {self.peer!r} sent 'objects' that is not a list.")
-        for obj in objects:
-            if (
-                not isinstance(obj, dict)
-                or set(obj) != {"pk", "str", "fields"}
-                or not (_is_int(obj["pk"]) or isinstance(obj["pk"], str))
-                or not isinstance(obj["str"], str)
-                or not isinstance(obj["fields"], dict)
-            ):
-                raise ProtocolError(
-                    f"Peer {self.peer!r} sent an object that is not "
-                    "{pk: int or string, str: string, fields: object}."
-                )
-        return objects
 
     def send_events(self, events: list[dict[str, Any]]) -> dict[str, Any]:
         """Deliver events to the peer; return ``{"accepted": [event ids]}``.
@@ -634,17 +557,7 @@ class FederationClient:
         while start < len(events):
             page = events[start:start + self._page_size()]
             _status, data = self._send("POST", "events/", payload={"events": page})
-            ids = data.get("accepted")
-            sent = {str(event.get("id")) for event in page}
-            if (
-                set(data) != {"accepted"}
-                or not isinstance(ids, list)
-                or not all(isinstance(event_id, str) and event_id in sent for event_id in ids)
-            ):
-                raise ProtocolError(
-                    f"Peer {self.peer!r} answered events without a list of the ids we sent."
-                )
-            accepted.extend(ids)
+            accepted.extend(self._answers.acknowledgement(data, page))
             start += len(page)
         return {"accepted": accepted}
 
@@ -655,11 +568,7 @@ class FederationClient:
         whose ``status`` is 404) and would never receive this server's deletion events.
         """
         _status, data = self._send("POST", "events/", payload={"events": []})
-        if data != {"accepted": []}:
-            raise ProtocolError(
-                f"Peer {self.peer!r} answered an empty batch of events with something "
-                "other than {\"accepted\": []}."
-            )
+        self._answers.empty_acknowledgement(data)
 
     def list(
         self,
@@ -693,23 +602,12 @@ class FederationClient:
                 raise TypeError(f"search must be a string; got {search!r}.")
             params.append(("search", search))
         for name, value in (filters or {}).items():
-            if name in ("limit", "cursor", "search") or not isinstance(name, str):
+            if name in LISTING_PARAMS or not isinstance(name, str):
                 raise ValueError(f"Cannot filter on {name!r}: it is not a field name.")
-            params.append((name, _filter_text(name, value)))
+            params.append((name, filter_text(name, value)))
         _status, data = self._send("GET", path, params=params)
-        if set(data) != {"objects", "next"}:
-            raise ProtocolError(
-                f"Peer {self.peer!r} answered a listing without exactly 'objects' and 'next'."
-            )
-        objects = self._validate_objects(data["objects"])
-        pks = [str(obj["pk"]) for obj in objects]
-        if len(pks) != len(set(pks)) or (limit is not None and len(pks) > limit):
-            raise ProtocolError(
-                f"Peer {self.peer!r} sent a listing page with repeated or too many objects."
-            )
-        if data["next"] is not None and not (isinstance(data["next"], str) and data["next"]):
-            raise ProtocolError(f"Peer {self.peer!r} sent a 'next' cursor that is not a string.")
-        return {"objects": objects, "next": data["next"]}
+        objects, cursor = self._answers.page(data, limit=limit)
+        return {"objects": objects, "next": cursor}
 
 
 def _is_int(value: Any) -> bool:
@@ -718,15 +616,6 @@ def _is_int(value: Any) -> bool:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-
-
-def _filter_text(name: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None or isinstance(value, (dict, list, tuple, set, bytes)):
-        raise ValueError(f"The filter on {name!r} needs a scalar value; got {value!r}.")
-    encoded = json.loads(json.dumps(value, cls=DjangoJSONEncoder))
-    return encoded if isinstance(encoded, str) else str(encoded)
 
 
 def _error_of(data: Any) -> tuple[str | None, str | None]:
@@ -749,7 +638,7 @@ def get_client(peer: str) -> FederationClient:
     """Return this process's client of ``peer`` (``PeerUnavailable`` if not in ``PEERS``).
 
     The client is built once and shared, so its pooled connections, discovery and circuit
-    breaker are per peer per process. Changing ``FEDERATION`` (``setting_changed``) drops
+    breaker are per peer per process. Changing the settings (``conf.on_reload``) drops
     every client; a client built from other values than the current settings (URL, KEY,
     ``PROJECT_NAME``, ``TIMEOUT``) is never returned.
     """
@@ -774,17 +663,10 @@ def get_client(peer: str) -> FederationClient:
         return client
 
 
+@on_reload
 def reset_clients() -> None:
     """Drop every cached client: new sessions, discoveries and closed circuits."""
     with _clients_lock:
         for client in _clients.values():
             client.close()
         _clients.clear()
-
-
-def _reset_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("FEDERATION", "FEDERATION_PROJECT_NAME"):
-        reset_clients()
-
-
-setting_changed.connect(_reset_on_setting_changed)

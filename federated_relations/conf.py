@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,6 +46,11 @@ _PROJECT_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _MODEL_LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def _is_absolute_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
 def _fail(key: str, expected: str, got: Any) -> ImproperlyConfigured:
     return ImproperlyConfigured(f"FEDERATION[{key}] must be {expected}; got {got!r}.")
 
@@ -72,8 +78,7 @@ def _validate_peers(peers: Any, project_name: str) -> dict[str, dict[str, str]]:
         if unknown:
             raise _fail(key, "a dict with only 'URL' and 'KEY'", sorted(unknown))
         url = peer.get("URL")
-        parts = urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        if not isinstance(url, str) or not _is_absolute_http_url(url):
             raise _fail(f"{key}]['URL'", "an absolute http(s) URL", url)
         secret = peer.get("KEY")
         if not isinstance(secret, str) or not secret:
@@ -233,9 +238,26 @@ class FederatedSettings:
 federated_settings = FederatedSettings()
 
 
+#: What each module derived from the settings, dropped when they change (``on_reload``).
+_RELOAD_HOOKS: list[Callable[[], None]] = []
+
+
+def on_reload(hook: Callable[[], None]) -> Callable[[], None]:
+    """Register ``hook`` to run when the federation settings change (a decorator).
+
+    The one listener of Django's ``setting_changed`` is here: modules that keep something
+    derived from the settings (clients, the exposure registry, the type cache, receivers)
+    register a hook instead of each filtering ``setting_changed`` themselves.
+    """
+    _RELOAD_HOOKS.append(hook)
+    return hook
+
+
 def _reload_settings(*, setting: str, **kwargs: Any) -> None:
     if setting in ("FEDERATION", "FEDERATION_PROJECT_NAME", "CACHES"):
         federated_settings.reload()
+        for hook in _RELOAD_HOOKS:
+            hook()
 
 
 setting_changed.connect(_reload_settings)

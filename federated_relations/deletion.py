@@ -20,16 +20,20 @@ reports that its objects were deleted. In every case the signal's sender is the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, models
 from django.db.models.deletion import CASCADE, DO_NOTHING, SET_NULL, Collector
 
-from . import resolver
-from .models import GenericContentType
+from .keys import key_of
+from .objects import RemoteObject
+from .reverse_related import FederatedManyToManyRel
 from .signals import deleting
+
+if TYPE_CHECKING:
+    from .models import GenericContentType
 
 __all__ = [
     "CASCADE",
@@ -109,14 +113,12 @@ def target_rows_to_delete(
 
 
 def federated_m2m_fields() -> list[Any]:
-    """Return every installed ``FederatedManyToManyField``."""
-    from .fields import FederatedManyToManyField
-
+    """Return every installed ``FederatedManyToManyField`` (by its ``remote_field``)."""
     return [
         field
         for model in apps.get_models()
         for field in model._meta.local_many_to_many
-        if isinstance(field, FederatedManyToManyField) and field.model is model
+        if isinstance(field.remote_field, FederatedManyToManyRel) and field.model is model
     ]
 
 
@@ -128,12 +130,11 @@ def handle_remote_deletion(
     Called when a peer reports that its objects of ``content_type`` with these pks were
     deleted. For every ``FederatedManyToManyField`` with rows pointing at them, the rows
     are deleted (``CASCADE``), kept (``DO_NOTHING``) or signalled exactly as for a local
-    target: ``del_objs`` are lazy ``RemoteObject`` references (``resolver.reference``, no
-    request is made) and ``rel_objs`` the through rows. Fields with no such rows are
-    not signalled. Then the ``on_remote_delete`` of every ``FederatedForeignKey``
-    applies (``apply_on_remote_delete``).
+    target: ``del_objs`` are lazy ``RemoteObject`` references (no request is made) and
+    ``rel_objs`` the through rows. Fields with no such rows are not signalled. Then the
+    ``on_remote_delete`` of every ``FederatedForeignKey`` applies (``apply_on_remote_delete``).
     """
-    pk_strings = sorted({resolver.key_of(content_type, pk)[1] for pk in pks})
+    pk_strings = sorted({key_of(content_type, pk)[1] for pk in pks})
     if not pk_strings:
         return
     for field in federated_m2m_fields():
@@ -149,7 +150,7 @@ def handle_remote_deletion(
         if not rows.exists():
             continue
         del_objs = [
-            resolver.reference(content_type, object_id)
+            RemoteObject(content_type, object_id)
             for object_id in sorted(set(rows.values_list(link.object_id, flat=True)))
         ]
         to_delete = target_rows_to_delete(field, field.on_delete_tgt, del_objs, rows)
@@ -158,16 +159,17 @@ def handle_remote_deletion(
 
 
 def federated_foreign_keys() -> list[Any]:
-    """Return every installed ``FederatedForeignKey`` that acts on remote deletions."""
-    from .fields import FederatedForeignKey
+    """Return every installed ``FederatedForeignKey`` that acts on remote deletions.
 
+    They are the private fields with an ``on_remote_delete`` handler other than
+    ``DO_NOTHING`` (no other field has one).
+    """
     return [
         field
         for model in apps.get_models()
         for field in model._meta.private_fields
-        if isinstance(field, FederatedForeignKey)
+        if getattr(field, "on_remote_delete", DO_NOTHING) is not DO_NOTHING
         and field.model is model
-        and field.on_remote_delete is not DO_NOTHING
     ]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms as _forms
 from django.contrib.contenttypes.forms import BaseGenericInlineFormSet
@@ -23,7 +23,7 @@ from . import resolver
 from .exceptions import FederationError
 from .keys import pk_to_string
 from .models import GenericContentType
-from .remote import RemoteObject
+from .objects import RemoteObject
 from .widgets import (
     FederatedAutocompleteSelect,
     FederatedAutocompleteSelectMultiple,
@@ -135,9 +135,10 @@ def federated_inlineformset_factory(
     ct = opts.get_field(ct_field)
     if not isinstance(ct, models.ForeignKey) or ct.remote_field.model != GenericContentType:
         raise ValueError(f"fk_name '{ct}' is not a ForeignKey to GenericContentType")
-    fk = opts.get_field(fk_field)
+    fk = cast(models.Field, opts.get_field(fk_field))  # the object id column
     exclude = [*(exclude or []), ct.name, fk.name]
-    FormSet = modelformset_factory(
+    # A subclass of formset, a BaseFederatedInlineFormSet; its attributes are set below.
+    FormSet = cast(type[BaseFederatedInlineFormSet], modelformset_factory(
         model,
         form=form,
         formfield_callback=formfield_callback,
@@ -153,7 +154,7 @@ def federated_inlineformset_factory(
         validate_min=validate_min,
         absolute_max=absolute_max,
         can_delete_extra=can_delete_extra,
-    )
+    ))
     FormSet.ct_field = ct
     FormSet.ct_fk_field = fk
     FormSet.for_concrete_model = for_concrete_model
@@ -232,9 +233,9 @@ class FederatedMultipleChoiceField(_forms.MultipleChoiceField):
         chosen value, then ``clean()`` and ``has_changed()``, would each read every model.
         """
         if self._offered is None:
-            self._offered = {
-                value for _group, options in self.choices for value, _label in options
-            }
+            # The groups of _model_choices(), as ChoiceField normalized them.
+            groups = cast("Iterable[tuple[str, Iterable[tuple[str, str]]]]", self.choices)
+            self._offered = {value for _group, options in groups for value, _label in options}
         return self._offered
 
     def valid_value(self, value: Any) -> bool:
@@ -242,7 +243,7 @@ class FederatedMultipleChoiceField(_forms.MultipleChoiceField):
         return str(value) in self.offered_values()
 
     def __deepcopy__(self, memo: dict[int, Any]) -> FederatedMultipleChoiceField:
-        result = super().__deepcopy__(memo)
+        result = super().__deepcopy__(memo)  # type: ignore[misc]  # Field's, not in the stubs
         result._offered = None  # each form reads the choices afresh
         return result
 
@@ -346,7 +347,7 @@ class _TargetsMixin:
     ) -> None:
         self.targets = targets
         self.for_concrete_model = for_concrete_model
-        super().__init__(**kwargs)  # type: ignore[call-arg]
+        super().__init__(**kwargs)
 
     def _prepare(self, obj: Any) -> Any:
         if obj is None or obj == "":
@@ -375,7 +376,7 @@ class _TargetsMixin:
                     content_type = GenericContentType.objects.get_for_id(key[0])
                 except GenericContentType.DoesNotExist:
                     content_type = None
-            if content_type is None or not self.targets.allows(content_type):
+            if key is None or content_type is None or not self.targets.allows(content_type):
                 raise self._invalid(value)
             wanted.setdefault(content_type, []).append(key[1])
             keys[value] = (content_type, key[1])

@@ -10,7 +10,8 @@ on PostgreSQL when other rows of the table hold non-numeric or remote ids.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import FieldError
 from django.db import models
@@ -19,14 +20,25 @@ from django.db.models.fields.related_lookups import RelatedExact, RelatedIn
 from django.db.models.functions import Cast
 from django.db.models.lookups import Exact, In
 
+if TYPE_CHECKING:
+    from django.db.models.sql.compiler import _AsSqlType
+
+    from .models import GenericContentType
+
 __all__ = [
+    "ObjectKey",
     "ObjectIdExact",
     "RelationExact",
     "RelationIn",
     "as_canonical_text",
     "is_text_field",
+    "key_function",
+    "key_of",
     "pk_to_string",
 ]
+
+#: How resolved objects are matched to references: (type id, canonical pk string).
+ObjectKey = tuple[int, str]
 
 
 def is_text_field(field: models.Field) -> bool:
@@ -98,7 +110,7 @@ class ObjectIdExact(Exact):
     PostgreSQL, Django #16055). Plain values are prepared as usual.
     """
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> _AsSqlType:
         if self.rhs_is_direct_value() or not is_text_field(self.lhs.output_field):
             return super().as_sql(compiler, connection)
         try:
@@ -124,7 +136,7 @@ class _HyphenatedHex(Expression):
     def get_source_expressions(self) -> list[Expression]:
         return [self.column]
 
-    def set_source_expressions(self, exprs: list[Expression]) -> None:
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         (self.column,) = exprs
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
@@ -193,3 +205,34 @@ class RelationIn(_PreparedForColumnMixin, RelatedIn):
             return super().get_prep_lookup()
         self.rhs = [_prep_for_column(column, value) for value in self.rhs]
         return In.get_prep_lookup(self)
+
+
+def key_of(content_type: GenericContentType, pk: Any) -> ObjectKey:
+    """Return the key that matches an object of ``content_type`` with primary key ``pk``."""
+    # .id, not the .pk property: this runs for every reference of a prefetch.
+    if pk is None:  # matches no object
+        return (content_type.id, None)  # type: ignore[return-value]
+    model = content_type.model_class()
+    if model is None:  # a remote type (the hot path of remote prefetches) or a stale one
+        return (content_type.id, str(pk))
+    return (content_type.id, pk_to_string(model._meta.pk, pk))  # type: ignore[return-value]
+
+
+def key_function(content_type: GenericContentType) -> Callable[[Any], ObjectKey]:
+    """Return ``key_of`` for one type, ``pk -> key``, with the type's lookups done once.
+
+    For the loops that key every row of a prefetch: the model and its pk field are looked
+    up when the function is made, not per row.
+    """
+    type_id = content_type.id
+    model = content_type.model_class()
+    if model is None:  # a remote type or a stale one: as key_of()
+        return lambda pk: (type_id, None if pk is None else str(pk))  # type: ignore[return-value]
+    pk_field = model._meta.pk
+
+    def key(pk: Any) -> ObjectKey:
+        # Not typing.cast(): a call per row.
+        return (type_id, pk_to_string(pk_field, pk))  # type: ignore[return-value]
+
+    return key
+

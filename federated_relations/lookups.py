@@ -17,8 +17,9 @@ between databases); a remote object is never loaded, so no request reaches a pee
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.exceptions import EmptyResultSet
 from django.db import models
@@ -35,7 +36,7 @@ from .models import GenericContentType
 from .resolver import key_of
 
 if TYPE_CHECKING:
-    from .through import ThroughLink
+    from .m2m.through import ThroughLink
 
 __all__ = ["FederatedTargetsRel", "TargetExact", "TargetIn", "TargetRef", "targets_path_info"]
 
@@ -63,7 +64,8 @@ class TargetRef:
                 raise ValueError("Model instances passed to related filters must be saved.")
             model = type(value)
             if for_concrete_model:
-                model = model._meta.concrete_model
+                # Set on every model class (None only on Options not yet given to a model).
+                model = cast(type[models.Model], model._meta.concrete_model)
             return cls(pk_to_string(value._meta.pk, value.pk) or "", model=model)
         content_type = getattr(value, "content_type", None)
         if isinstance(content_type, GenericContentType) and not isinstance(value, type):
@@ -119,7 +121,7 @@ class CanonicalText(Expression):
     def get_source_expressions(self) -> list[Expression]:
         return [self.expression]
 
-    def set_source_expressions(self, exprs: list[Expression]) -> None:
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
         (self.expression,) = exprs
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
@@ -138,6 +140,11 @@ def _column_target(column: Any) -> tuple[type[models.Model], Expression]:
         f"Cannot filter a federated many-to-many field by {column!r}: a column compared "
         "with targets must be a primary key or a foreign key."
     )
+
+
+def _all_of(*conditions: Any) -> WhereNode:
+    """Return the AND of ``conditions`` (lookups: the stubs take only nodes as children)."""
+    return WhereNode(list(conditions), connector=AND)
 
 
 class _TargetLookup(Lookup):
@@ -172,9 +179,8 @@ class _TargetLookup(Lookup):
         elif self._is_expression():
             model, column = _column_target(self.rhs)
             content_type = link.type_for_model(model, False, using=connection.alias)
-            condition = WhereNode(
-                [Exact(type_col, content_type.pk), Exact(id_col, CanonicalText(column))],
-                connector=AND,
+            condition = _all_of(
+                Exact(type_col, content_type.pk), Exact(id_col, CanonicalText(column))
             )
         else:
             condition = self._values_condition(link, connection, type_col, id_col)
@@ -193,12 +199,9 @@ class _TargetLookup(Lookup):
             raise EmptyResultSet  # no row can match: the compiler makes it false (or true)
         return WhereNode(
             [
-                WhereNode(
-                    [
-                        Exact(type_col, type_id),
-                        Exact(id_col, ids[0]) if len(ids) == 1 else In(id_col, ids),
-                    ],
-                    connector=AND,
+                _all_of(
+                    Exact(type_col, type_id),
+                    Exact(id_col, ids[0]) if len(ids) == 1 else In(id_col, ids),
                 )
                 for type_id, ids in ids_by_type.items()
             ],
@@ -212,7 +215,7 @@ class _TargetLookup(Lookup):
         if not query.has_select_fields:
             model = query.model
             if self.rel.m2m_field.for_concrete_model:
-                model = model._meta.concrete_model
+                model = cast(type[models.Model], model._meta.concrete_model)  # as above
             column: Any = F("pk")
         elif len(query.select) == 1 and not query.annotation_select and not query.extra_select:
             model, column = _column_target(query.select[0])
@@ -226,7 +229,7 @@ class _TargetLookup(Lookup):
         query.add_annotation(CanonicalText(column), _OBJECT_ID_ALIAS)
         query.set_values([_OBJECT_ID_ALIAS])
         content_type = link.type_for_model(model, False, using=connection.alias)
-        return WhereNode([Exact(type_col, content_type.pk), In(id_col, query)], connector=AND)
+        return _all_of(Exact(type_col, content_type.pk), In(id_col, query))
 
 
 class TargetExact(_TargetLookup):
@@ -271,7 +274,7 @@ class FederatedTargetsRel(ManyToOneRel):
         super().__init__(
             source_field,
             rel.model,
-            rel.field_name,
+            cast(str, rel.field_name),  # the pk's name once the foreign key is contributed
             related_name=rel.related_name,
             related_query_name=rel.related_query_name,
             limit_choices_to=rel.limit_choices_to,
@@ -282,7 +285,8 @@ class FederatedTargetsRel(ManyToOneRel):
     @property
     def identity(self) -> tuple[Any, ...]:
         # Not equal to the foreign key's own relation: joins through it are other joins.
-        return (*super().identity, "federated targets", self.m2m_field)
+        # ForeignObjectRel.identity is not in the stubs.
+        return (*super().identity, "federated targets", self.m2m_field)  # type: ignore[misc]
 
     def get_lookup(self, lookup_name: str) -> type[Lookup] | None:
         """Return ``TargetExact``/``TargetIn``; other lookups are the foreign key's."""

@@ -12,13 +12,13 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
-from django.core.signals import setting_changed
 from django.db import connections, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .conf import SHARED_PROJECT, federated_settings
+from . import objects
+from .conf import SHARED_PROJECT, federated_settings, on_reload
 
 if TYPE_CHECKING:
     from django.db.models.options import Options
@@ -149,12 +149,29 @@ class GenericContentTypeManager(models.Manager["GenericContentType"]):
     def get_for_model(self, model: Any, for_concrete_model: bool = True) -> GenericContentType:
         """Return this project's type for a model class or instance, creating it if needed."""
         opts = self._get_opts(model, for_concrete_model)
-        key = (_project_name(), opts.app_label, opts.model_name)
+        # model_name is None only on Options not given to a model yet; not typing.cast():
+        # this runs for every reference of a prefetch.
+        key: CacheKey = (_project_name(), opts.app_label, opts.model_name)  # type: ignore[assignment]
         try:
             # Read for every reference a prefetch matches: the committed cache first.
             return self._cache[self.db][key]
         except KeyError:
             return self._get_or_create(key)
+
+    def get_for_object(self, obj: Any, for_concrete_model: bool = True) -> GenericContentType:
+        """Return the type of a model instance (this project's) or of a remote object.
+
+        A model instance's type is read from its own database unless this manager was
+        given one (``db_manager(using)``).
+        """
+        if isinstance(obj, models.Model):
+            return self.db_manager(self._db or obj._state.db).get_for_model(
+                obj, for_concrete_model=for_concrete_model
+            )
+        content_type = getattr(obj, "content_type", None)
+        if isinstance(content_type, GenericContentType):
+            return content_type
+        raise TypeError(f"{obj!r} is neither a model instance nor a remote object.")
 
     def get_for_models(
         self, *models: Any, for_concrete_models: bool = True
@@ -165,7 +182,8 @@ class GenericContentTypeManager(models.Manager["GenericContentType"]):
         needed: dict[CacheKey, list[Any]] = defaultdict(list)
         for model in models:
             opts = self._get_opts(model, for_concrete_models)
-            key = (project, opts.app_label, opts.model_name)
+            # model_name: as in get_for_model().
+            key: CacheKey = (project, opts.app_label, opts.model_name)  # type: ignore[assignment]
             cached = self._get_cached(key)
             if cached is not None:
                 results[model] = cached
@@ -344,10 +362,20 @@ class GenericContentType(models.Model):
             return None
 
     def get_object_for_this_type(self, using: str | None = None, **kwargs: Any) -> Any:
-        """Return the object matching ``kwargs``: from the ORM if local, else from the peer."""
-        from . import resolver
+        """Return the object matching ``kwargs``: from the ORM if local, else from the peer.
 
-        return resolver.get_object(self, using=using, **kwargs)
+        A remote object is fetched now (by pk only); it raises ``RemoteObjectDoesNotExist``
+        when the peer says it does not exist (a placeholder comes back if the peer cannot
+        say, unless ``ON_REMOTE_ERROR`` is ``"raise"``).
+        """
+        if self.resolves_locally:
+            model = self.model_class()
+            if model is None:
+                raise LookupError(f"The model of {self.natural_key()} is not installed.")
+            return model._base_manager.using(using).get(**kwargs)
+        if set(kwargs) != {"pk"}:
+            raise ValueError(f"Objects of remote type {self} can only be looked up by pk.")
+        return objects.get(self, kwargs["pk"])
 
     def get_all_objects_for_this_type(self, **kwargs: Any) -> models.QuerySet:
         """Return a queryset of the local objects of this type matching ``kwargs``."""
@@ -361,13 +389,10 @@ class GenericContentType(models.Model):
         return (self.project, self.app_label, self.model)
 
 
-def _clear_cache_on_project_change(*, setting: str, **kwargs: Any) -> None:
+@on_reload
+def _clear_cache_on_project_change() -> None:
     # Which types are local depends on PROJECT_NAME: never serve types of the old one.
-    if setting in ("FEDERATION", "FEDERATION_PROJECT_NAME"):
-        GenericContentType.objects.clear_cache()
-
-
-setting_changed.connect(_clear_cache_on_project_change)
+    GenericContentType.objects.clear_cache()
 
 
 class OutboxEvent(models.Model):

@@ -22,6 +22,8 @@ from typing import Any
 from django.db import router
 from django.db.migrations.operations.base import Operation
 
+from .conf import federated_settings
+
 __all__ = ["CopyGM2MRelations", "copy_gm2m_relations"]
 
 
@@ -43,8 +45,6 @@ def copy_gm2m_relations(
     With ``backwards``, copy our rows whose type is local back into the gm2m table.
     Return the number of rows written.
     """
-    from .conf import federated_settings
-
     gm2m = model._meta.get_field(from_field)
     ours = model._meta.get_field(to_field)
     source, content_type, object_id = _gm2m_names(gm2m)

@@ -2,7 +2,9 @@
 
 Views serve only what ``get_exposed_type`` returns and only the fields it lists, so the
 ``EXPOSE`` setting is the single source of what leaves this server. The registry is built
-on first use (the app registry must be ready) and rebuilt after ``setting_changed``.
+on first use (the app registry must be ready) and rebuilt when the settings change.
+No other module reads ``EXPOSE``: the checks (``exposure_errors``) and the deletion
+events (``exposed_labels``) ask here.
 """
 
 from __future__ import annotations
@@ -16,15 +18,16 @@ from typing import Any
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
-from django.core.signals import setting_changed
 from django.db import models
 
-from .conf import federated_settings
+from .conf import federated_settings, on_reload
 from .keys import pk_to_string
 
 __all__ = [
     "ExposedType",
+    "exposed_labels",
     "exposed_types",
+    "exposure_errors",
     "get_exposed_type",
     "json_safe",
     "reset",
@@ -76,15 +79,23 @@ _lock = threading.Lock()
 _types: dict[tuple[str, str], ExposedType] | None = None
 
 
-def _build() -> dict[tuple[str, str], ExposedType]:
-    types = {}
+def _read_expose() -> tuple[dict[tuple[str, str], ExposedType], list[tuple[str, str]]]:
+    """Return the types ``EXPOSE`` names, and ``(check id, message)`` for each wrong name.
+
+    An entry naming a model that is not installed (E402), or a name that is not a field
+    with a column on its model (E403), is left out of the types and reported instead.
+    """
+    types: dict[tuple[str, str], ExposedType] = {}
+    errors: list[tuple[str, str]] = []
     for label, field_names in federated_settings.EXPOSE.items():
         try:
-            model = apps.get_model(label)
+            model = apps.get_model(label, require_ready=False)
         except LookupError:
-            raise ImproperlyConfigured(
-                f"FEDERATION['EXPOSE'] names {label!r}, which is not an installed model."
-            ) from None
+            errors.append((
+                "federated_relations.E402",
+                f"FEDERATION['EXPOSE'] names {label!r}, which is not an installed model.",
+            ))
+            continue
         fields = []
         for name in field_names:
             try:
@@ -92,10 +103,12 @@ def _build() -> dict[tuple[str, str], ExposedType]:
             except FieldDoesNotExist:
                 field = None
             if not isinstance(field, models.Field) or not field.concrete:
-                raise ImproperlyConfigured(
+                errors.append((
+                    "federated_relations.E403",
                     f"FEDERATION['EXPOSE'][{label!r}] names {name!r}, which is not a field "
-                    f"with a column on {label}."
-                )
+                    f"with a column on {label}.",
+                ))
+                continue
             fields.append(field)
         searched = set(getattr(field_names, "search", ()))
         exposed = ExposedType(
@@ -104,7 +117,32 @@ def _build() -> dict[tuple[str, str], ExposedType]:
             search_fields=tuple(field for field in fields if field.name in searched),
         )
         types[(exposed.app_label, exposed.model_name)] = exposed
+    return types, errors
+
+
+def _build() -> dict[tuple[str, str], ExposedType]:
+    types, errors = _read_expose()
+    if errors:
+        raise ImproperlyConfigured(" ".join(message for _id, message in errors))
     return types
+
+
+def exposure_errors() -> list[tuple[str, str]]:
+    """Return ``(check id, message)`` for each ``EXPOSE`` entry naming a missing model or field.
+
+    Never raises for them (the system checks report them), and does not need the app
+    registry to be ready.
+    """
+    return _read_expose()[1]
+
+
+def exposed_labels() -> frozenset[str]:
+    """Return the lower-case ``app_label.model_name`` of every model ``EXPOSE`` names.
+
+    Read from the setting alone, so it never raises for a model that is not installed:
+    such a label matches no model.
+    """
+    return frozenset(label.lower() for label in federated_settings.EXPOSE)
 
 
 def search_filter(exposed: ExposedType, term: str) -> models.Q | None:
@@ -146,6 +184,7 @@ def get_exposed_type(app_label: str, model_name: str) -> ExposedType | None:
     return _registry().get((app_label, model_name))
 
 
+@on_reload
 def reset() -> None:
     """Forget the registry; the next lookup reads ``EXPOSE`` again."""
     global _types
@@ -204,11 +243,3 @@ def serialize(obj: models.Model, exposed: ExposedType | None = None) -> dict[str
             field.name: json_safe(field.value_from_object(obj)) for field in exposed.fields
         },
     }
-
-
-def _reset_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting == "FEDERATION":
-        reset()
-
-
-setting_changed.connect(_reset_on_setting_changed)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.contenttypes.fields import GenericRel
 from django.db.models.fields.reverse_related import ManyToManyRel
+
+if TYPE_CHECKING:
+    from .m2m.fields import FederatedManyToManyField
 
 __all__ = ["FederatedManyToManyRel", "FederatedRel"]
 
@@ -27,6 +30,8 @@ class FederatedManyToManyRel(ManyToManyRel):
     Its ``related_name`` is hidden ('+'): reverse accessors live on the target models
     (``FederatedManyToManyReverse``), never on ``GenericContentType``.
     """
+
+    field: FederatedManyToManyField  # type: ignore[assignment]  # not a ManyToManyField
 
     def __init__(
         self,

@@ -3,7 +3,7 @@
 Django 6 ships ``django.tasks`` and Django 5.2 has the ``django-tasks`` backport. When a
 project sets ``TASKS``, each committed deletion enqueues ``deliver_outbox`` there instead
 of starting the delivery thread. A delivery that leaves events pending after a failure
-enqueues its own retry for when the next one is due (the backoff of ``events.backoff``),
+enqueues its own retry for when the next one is due (the backoff of ``outbox.backoff``),
 for as long as events are pending; on a backend that cannot defer, this process's
 delivery thread keeps the schedule instead.
 """
@@ -15,6 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
+
+from . import outbox
 
 __all__ = ["deliver_outbox", "tasks_configured"]
 
@@ -29,7 +31,8 @@ except ImportError:
 
 def tasks_configured() -> bool:
     """Return whether deliveries go through the Tasks framework (available and configured)."""
-    return task is not None and settings.is_overridden("TASKS")
+    # is_overridden() is public API the stubs lack.
+    return task is not None and settings.is_overridden("TASKS")  # type: ignore[misc]
 
 
 def _as_task(func: Any) -> Any:
@@ -45,17 +48,15 @@ def deliver_outbox(using: str = DEFAULT_DB_ALIAS, attempt: int = 0) -> int:
     Only a run that failed enqueues a retry, so however many deletions enqueued a run,
     one chain of retries is left once they are done. ``attempt`` counts the chain.
     """
-    from . import events
-
-    report = events.deliver_pending(using=using)
+    report = outbox.deliver_pending(using=using)
     if report.failed:
-        due = events._next_due(using)
+        due = outbox.next_due(using)
         if due is not None:
             retry: Any = deliver_outbox
             if retry.get_backend().supports_defer:
                 run_after = max(due, timezone.now())
                 retry.using(run_after=run_after).enqueue(using, attempt + 1)
             else:
-                events._background.start(using)
+                outbox.background.start(using)
     return report.delivered_count
 

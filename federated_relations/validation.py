@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from django.apps import apps
 from django.db import models
 
-from . import resolver
+from . import peers
 from .conf import SHARED_PROJECT, federated_settings
 from .exceptions import FederationError, InvalidTarget
 
@@ -78,7 +78,7 @@ def check_type(content_type: GenericContentType) -> None:
         return
     peer = content_type.project
     try:
-        discovery = resolver.discover(peer)
+        discovery = peers.discover(peer)
     except FederationError as error:
         logger.warning(
             "Could not check that peer %r exposes %s, so the reference is stored "

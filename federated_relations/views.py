@@ -3,19 +3,17 @@
 Every endpoint verifies the request's signature before it looks at anything else (the
 URL's model included), so an unsigned or forged request learns nothing about what this
 server exposes. Only models and fields of ``registry.py`` are served. Every error is a
-JSON ``{"error": {"code", "message"}}`` without stack traces or field values.
+JSON ``{"error": {"code", "message"}}`` without stack traces or field values. What the
+client shares (the version, the pk limit, the shape of an event) is in ``protocol.py``.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
-import re
-import uuid
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.core import signing as django_signing
 from django.core.exceptions import RequestDataTooBig, ValidationError
@@ -27,17 +25,25 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
 
 from .conf import federated_settings
+from .events import receive_events
 from .keys import pk_to_string
+from .models import GenericContentType, ReceivedEvent
+from .protocol import (
+    FILTER_BOOLEANS,
+    MAX_PK_LENGTH,
+    PROTOCOL_VERSION,
+    MalformedEvent,
+    is_unicode,
+    validate_event,
+)
 from .registry import ExposedType, exposed_types, get_exposed_type, search_filter, serialize
 from .signing import SignatureError, verify_request
 
 __all__ = [
     "DEFAULT_LIMIT",
     "MAX_BATCH",
-    "MAX_PK_LENGTH",
     "MAX_SEARCH_LENGTH",
     "MAX_SEARCH_WORDS",
-    "PROTOCOL_VERSION",
     "ApiError",
     "batch",
     "events",
@@ -48,23 +54,14 @@ __all__ = [
 
 logger = logging.getLogger("federated_relations.views")
 
-PROTOCOL_VERSION = 1
 #: The most pks one batch lookup (or events one events request) may carry.
 MAX_BATCH = 500
 #: Objects per listing page when the request gives no ``limit``.
 DEFAULT_LIMIT = 100
-#: The longest pk string accepted in a batch lookup.
-MAX_PK_LENGTH = 255
-#: Query parameters of the listing that are not filters.
-RESERVED_PARAMS = frozenset({"limit", "cursor", "search"})
 #: The longest ``search`` term of a listing, and the most words it may hold.
 MAX_SEARCH_LENGTH = 200
 MAX_SEARCH_WORDS = 10
-EVENT_TYPES = frozenset({"deleted"})
-_EVENT_KEYS = frozenset({"id", "type", "app_label", "model", "pk"})
-_IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _CURSOR_SALT = "federated_relations.views.cursor"
-_JSON_BOOLEANS = {"true": True, "false": False}
 
 View = Callable[..., HttpResponse]
 
@@ -173,15 +170,6 @@ def types(request: HttpRequest, sender: str) -> HttpResponse:
     })
 
 
-def _is_unicode(value: str) -> bool:
-    """Return whether ``value`` is encodable text (JSON may hold lone surrogates)."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def _parse_pk(exposed: ExposedType, value: str) -> Any:
     """Return the pk value written canonically as ``value``, or ``None`` if there is none.
 
@@ -190,7 +178,7 @@ def _parse_pk(exposed: ExposedType, value: str) -> Any:
     requested string.
     """
     pk_field = exposed.model._meta.pk
-    if "\x00" in value or not _is_unicode(value):
+    if "\x00" in value or not is_unicode(value):
         # No key holds a NUL or half a surrogate pair (JSON can carry both): the database
         # would refuse the query (PostgreSQL refuses NUL in text, neither encodes "\ud800").
         return None
@@ -260,7 +248,7 @@ def _search(exposed: ExposedType, raw: str | None) -> Q | None:
         return None
     if not exposed.search_fields:
         raise ApiError(400, "search_not_exposed", "This type cannot be searched.")
-    if "\x00" in raw or not _is_unicode(raw) or len(raw) > MAX_SEARCH_LENGTH:
+    if "\x00" in raw or not is_unicode(raw) or len(raw) > MAX_SEARCH_LENGTH:
         raise ApiError(
             400, "bad_request",
             f"'search' must be text of at most {MAX_SEARCH_LENGTH} characters.",
@@ -290,16 +278,18 @@ def listing(request: HttpRequest, sender: str, app_label: str, model: str) -> Ht
         field = exposed.get_field(name)
         if field is None:
             raise ApiError(400, "field_not_exposed", "Filters may only use exposed fields.")
-        target = field.target_field if field.is_relation else field
+        # A relation filters on the value of the field it points at.
+        target = cast(models.Field, field.target_field) if field.is_relation else field  # type: ignore[attr-defined]
         if "\x00" in raw:
             # PostgreSQL refuses NUL in text; no stored value holds one anywhere.
             raise ApiError(
                 400, "bad_request", f"The value of the filter on {name!r} is invalid."
             )
-        if isinstance(target, models.BooleanField) and raw in _JSON_BOOLEANS:
-            raw = _JSON_BOOLEANS[raw]  # the protocol writes booleans as JSON does
+        value: Any = raw
+        if isinstance(target, models.BooleanField) and raw in FILTER_BOOLEANS:
+            value = FILTER_BOOLEANS[raw]
         try:
-            lookups[field.attname] = target.to_python(raw)
+            lookups[field.attname] = target.to_python(value)
         except (ValidationError, ValueError, TypeError):
             raise ApiError(
                 400, "bad_request", f"The value of the filter on {name!r} is invalid."
@@ -320,63 +310,22 @@ def listing(request: HttpRequest, sender: str, app_label: str, model: str) -> Ht
 
 def _column_length(name: str) -> int:
     """Return the shortest ``max_length`` of column ``name`` among the event tables."""
-    from .models import GenericContentType, ReceivedEvent
-
     return min(
-        model._meta.get_field(name).max_length or 0
+        cast(models.Field, model._meta.get_field(name)).max_length or 0
         for model in (GenericContentType, ReceivedEvent)
     )
-
-
-def _validate_event(event: Any) -> dict[str, str]:
-    if not isinstance(event, dict) or set(event) != _EVENT_KEYS:
-        raise ApiError(
-            400, "bad_event",
-            f"Each event must be an object with exactly the keys {sorted(_EVENT_KEYS)}.",
-        )
-    if not all(isinstance(value, str) and value for value in event.values()):
-        raise ApiError(400, "bad_event", "Every key of an event must be a non-empty string.")
-    try:
-        canonical = str(uuid.UUID(event["id"]))
-    except ValueError:
-        canonical = None
-    if canonical != event["id"]:
-        # One spelling per id, so the receiver's ids and the sender's compare equal.
-        raise ApiError(
-            400, "bad_event", "An event id must be a UUID in canonical (lower-case, "
-            "hyphenated) form."
-        )
-    if event["type"] not in EVENT_TYPES:
-        raise ApiError(400, "bad_event", f"Event types are {sorted(EVENT_TYPES)}.")
-    if len(event["pk"]) > MAX_PK_LENGTH:
-        raise ApiError(400, "bad_event", f"An event pk has at most {MAX_PK_LENGTH} characters.")
-    if not all("\x00" not in value and _is_unicode(value) for value in event.values()):
-        # Such an event could never be stored (no column holds half a surrogate pair,
-        # PostgreSQL no NUL): a 400 tells the sender to drop it rather than retry forever.
-        raise ApiError(400, "bad_event", "An event holds text no database can store.")
-    for key in ("app_label", "model"):
-        # The names of a type that could be a row of the tables that record it, nothing
-        # longer (PostgreSQL would refuse it with a 500, SQLite store it).
-        longest = _column_length(key)
-        if len(event[key]) > longest or not _IDENTIFIER_RE.match(event[key]):
-            raise ApiError(
-                400, "bad_event",
-                f"An event's {key!r} must be an identifier of at most {longest} characters.",
-            )
-    return event
 
 
 @_endpoint("POST")
 def events(request: HttpRequest, sender: str) -> HttpResponse:
     """Accept signed events from a peer and hand them to ``events.receive_events``."""
-    received = [_validate_event(event) for event in _json_body(request, "events")]
+    body = _json_body(request, "events")
+    name_lengths = {key: _column_length(key) for key in ("app_label", "model")}
     try:
-        module = importlib.import_module("federated_relations.events")
-    except ModuleNotFoundError as error:
-        if error.name != "federated_relations.events":
-            raise
-        raise ApiError(501, "not_implemented", "This server does not accept events.") from None
-    accepted = module.receive_events(sender, received)
+        received = [validate_event(event, name_lengths=name_lengths) for event in body]
+    except MalformedEvent as error:
+        raise ApiError(400, "bad_event", str(error)) from None
+    accepted = receive_events(sender, received)
     sent = {event["id"] for event in received}
     accepted = [str(event_id) for event_id in accepted]
     if not set(accepted) <= sent:

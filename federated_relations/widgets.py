@@ -48,6 +48,7 @@ def target_key(obj: Any, *, for_concrete_model: bool = True) -> str:
     ``MissingTarget``) is written from those; a ``MissingTarget`` whose type row is gone
     keeps the type id of its row.
     """
+    content_type: GenericContentType | None
     if isinstance(obj, models.Model):
         content_type = GenericContentType.objects.get_for_model(
             obj, for_concrete_model=for_concrete_model
@@ -119,12 +120,13 @@ def _describe(values: Iterable[str]) -> list[tuple[str, str, str, bool]]:
             rows.append((str(value), _("%(value)s (unavailable)") % {"value": value},
                          badge_of(None), False))
             continue
+        target_type: GenericContentType | None
         if isinstance(target, models.Model):
-            content_type = GenericContentType.objects.get_for_model(target)
+            target_type = GenericContentType.objects.get_for_model(target)
         else:
-            content_type = getattr(target, "content_type", None)
+            target_type = getattr(target, "content_type", None)
         available = getattr(target, "is_available", True) is not False
-        rows.append((str(value), str(target), badge_of(content_type), available))
+        rows.append((str(value), str(target), badge_of(target_type), available))
     return rows
 
 
@@ -190,7 +192,7 @@ class FederatedAutocompleteMixin:
 
     def optgroups(
         self, name: str, value: list[str], attrs: dict[str, Any] | None = None
-    ) -> list[tuple[str | None, list[dict[str, Any]], int]]:
+    ) -> list[tuple[str | None, list[dict[str, Any]], int | None]]:
         """Return one option per selected target, with its badge and availability."""
         options: list[dict[str, Any]] = []
         if not self.is_required and not self.allow_multiple_selected:
@@ -233,9 +235,13 @@ class FederatedAutocompleteMixin:
         )
 
 
-class FederatedAutocompleteSelect(FederatedAutocompleteMixin, forms.Select):
+# format_value() returns a list, as ChoiceWidget's does (whose stub ignores that override):
+# mypy still compares the mixin's with Widget's.
+class FederatedAutocompleteSelect(FederatedAutocompleteMixin, forms.Select):  # type: ignore[misc]
     """The autocomplete box of a ``FederatedForeignKey``: one target, local or remote."""
 
 
-class FederatedAutocompleteSelectMultiple(FederatedAutocompleteMixin, forms.SelectMultiple):
+class FederatedAutocompleteSelectMultiple(  # type: ignore[misc]  # as above
+    FederatedAutocompleteMixin, forms.SelectMultiple
+):
     """The autocomplete box of a ``FederatedManyToManyField``: local and remote targets."""

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
-import types as pytypes
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -16,7 +14,6 @@ from django.test import override_settings
 
 from federated_relations import views
 from federated_relations.client import (
-    DEFAULT_MAX_BATCH,
     FederationClient,
     NotExposed,
     get_client,
@@ -28,6 +25,7 @@ from federated_relations.exceptions import (
     PeerUnavailable,
     ProtocolError,
 )
+from federated_relations.protocol import DEFAULT_MAX_BATCH
 from federated_relations.signals import peer_request
 from tests.library_app.models import Author, Book
 from tests.library_app.transport import (
@@ -231,9 +229,8 @@ def test_list_bad_limit_for_the_peer_is_protocol_error(client, db):
 
 
 def _receiver_module(monkeypatch, accept=None):
-    module = pytypes.ModuleType("federated_relations.events")
-    module.receive_events = accept or (lambda sender, events: [e["id"] for e in events])
-    monkeypatch.setitem(sys.modules, "federated_relations.events", module)
+    accept = accept or (lambda sender, events: [e["id"] for e in events])
+    monkeypatch.setattr(views, "receive_events", accept)
 
 
 def _event():
@@ -256,8 +253,9 @@ def test_send_events_in_pages(client, adapter, monkeypatch):
     assert len(adapter.sent) == 1 + 3
 
 
-def test_send_events_to_a_server_without_receiver(client, monkeypatch):
-    monkeypatch.setitem(sys.modules, "federated_relations.events", None)
+def test_send_events_to_a_server_without_receiver():
+    error = {"error": {"code": "not_implemented", "message": "No events here."}}
+    client, _adapter = scripted((501, error))
     with pytest.raises(ProtocolError) as info:
         client.send_events([_event()])
     assert info.value.status == 501 and info.value.code == "not_implemented"

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
-from federated_relations import events, resolver
+from federated_relations import events, outbox, resolver
 from federated_relations.exceptions import PeerUnavailable, RemoteObjectDoesNotExist
 from federated_relations.models import GenericContentType, OutboxEvent, ReceivedEvent
 from federated_relations.signals import remote_deleted
@@ -107,7 +107,7 @@ def test_a_failing_peer_never_blocks_the_deletion(exposing, django_capture_on_co
 
     # Not due yet: nothing is sent; once due (or forced) it is delivered, once.
     with assert_num_requests(0):
-        assert events.deliver_pending().delivered_count == 0
+        assert outbox.deliver_pending().delivered_count == 0
     exposing["shop_c"].error = None
     out = StringIO()
     with assert_num_requests(1, peer="shop_c"):
@@ -131,7 +131,7 @@ def test_events_for_unconfigured_peers_stay_pending(exposing, settings):
     make_book().delete()
     only_b = {"shop_b": fakes.PEERS_SETTING["shop_b"]}
     settings.FEDERATION = {**settings.FEDERATION, "PEERS": only_b}
-    report = events.deliver_pending()
+    report = outbox.deliver_pending()
     assert dict(report.delivered).keys() == {"shop_b"}
     assert OutboxEvent.objects.filter(peer="shop_c", delivered_at__isnull=True).count() == 1
 
@@ -154,7 +154,7 @@ def handled(monkeypatch):
     def handle_remote_deletion(content_type, pks, using="default"):
         calls.append((content_type.natural_key(), list(pks), using))
 
-    monkeypatch.setattr(events, "_deletion_handler", lambda: handle_remote_deletion)
+    monkeypatch.setattr(events, "handle_remote_deletion", handle_remote_deletion)
     return calls
 
 
@@ -194,7 +194,7 @@ def test_a_failing_handler_leaves_the_event_unaccepted(fake_peers, monkeypatch):
         if pks == ["2"]:
             raise RuntimeError("handler failed")
 
-    monkeypatch.setattr(events, "_deletion_handler", lambda: handler)
+    monkeypatch.setattr(events, "handle_remote_deletion", handler)
     good, bad = deleted_event("1", model="author"), deleted_event("2")
     assert events.receive_events("shop_b", [good, bad]) == [good["id"]]
     assert list(ReceivedEvent.objects.values_list("object_pk", flat=True)) == ["1"]
@@ -207,10 +207,10 @@ def test_unknown_event_types_are_not_accepted(fake_peers, handled):
     assert handled == [] and ReceivedEvent.objects.count() == 0
 
 
-def test_receiving_uses_the_many_to_many_handler_when_installed(fake_peers):
+def test_receiving_applies_the_many_to_many_handler(fake_peers):
     from federated_relations import deletion
 
-    assert events._deletion_handler() is deletion.handle_remote_deletion
+    assert events.handle_remote_deletion is deletion.handle_remote_deletion
     # No relation points at the object: nothing to do, and the event is accepted.
     event = deleted_event("99")
     assert events.receive_events("shop_b", [event]) == [event["id"]]
@@ -242,8 +242,8 @@ def test_backoff_doubles_from_the_setting_up_to_its_cap(settings):
     settings.FEDERATION = {
         **settings.FEDERATION, "RETRY_BACKOFF": 0.5, "RETRY_BACKOFF_MAX": 3,
     }
-    assert [events.backoff(n).total_seconds() for n in range(6)] == [0, 0.5, 1, 2, 3, 3]
-    assert events.backoff(10_000).total_seconds() == 3  # no overflow however many
+    assert [outbox.backoff(n).total_seconds() for n in range(6)] == [0, 0.5, 1, 2, 3, 3]
+    assert outbox.backoff(10_000).total_seconds() == 3  # no overflow however many
 
 
 @pytest.mark.parametrize(
@@ -265,36 +265,32 @@ def test_a_peer_that_answers_again_gets_the_events_waiting_for_backoff(exposing)
     exposing["shop_b"].error = PeerUnavailable("down")
     make_book("A").delete()
     make_book("B").delete()
-    events.deliver_pending()  # both fail: their next attempt is a while away
+    outbox.deliver_pending()  # both fail: their next attempt is a while away
     assert OutboxEvent.objects.filter(peer="shop_b", attempts=1).count() == 2
     exposing["shop_b"].error = None
     make_book("C").delete()
     # C is due; once shop_b accepted it, A and B go too instead of waiting: 2 requests.
     with assert_num_requests(2, peer="shop_b"):
-        report = events.deliver_pending(peers=["shop_b"])
+        report = outbox.deliver_pending(peers=["shop_b"])
     assert report.delivered_count == 3
     assert not OutboxEvent.objects.filter(peer="shop_b", delivered_at__isnull=True).exists()
 
 
-class RefusingPeer(fakes.FakeClient):
+class RefusingPeer(fakes.FakePeer):
     """A peer that refuses, like the events view, a batch holding an unstorable pk."""
 
-    def send_events(self, events_: list[dict]) -> dict:
-        from federated_relations.client import _http_error
-        from federated_relations.exceptions import ProtocolError
-
+    def take_events(self, events_: list[dict]) -> fakes.Answer:
         if any(not event["pk"].isprintable() for event in events_):
-            self._request("POST", "events/")
-            raise _http_error(ProtocolError, "refused (bad_event)", 400, "bad_event")
-        return super().send_events(events_)
+            return 400, {"error": {"code": "bad_event", "message": "refused"}}
+        return super().take_events(events_)
 
 
 def test_another_400_is_retried_not_dropped():
     # A proxy's 400, or Django's for a host missing from ALLOWED_HOSTS, says nothing of
     # the events: only the events endpoint's own refusal (bad_event) drops them.
     from federated_relations.client import _http_error
-    from federated_relations.events import _is_malformed_refusal
     from federated_relations.exceptions import ProtocolError
+    from federated_relations.outbox import _is_malformed_refusal
 
     assert _is_malformed_refusal(_http_error(ProtocolError, "refused", 400, "bad_event"))
     assert not _is_malformed_refusal(_http_error(ProtocolError, "html", 400, None))
@@ -309,14 +305,14 @@ def test_events_a_peer_refuses_as_malformed_are_dropped_once(exposing, caplog):
         )
     # One refused batch of 3, then one request per event to find the bad one.
     with assert_num_requests(4, peer="shop_b"):
-        report = events.deliver_pending(peers=["shop_b"])
+        report = outbox.deliver_pending(peers=["shop_b"])
     assert report.delivered_count == 2 and not report.failed
     assert [len(ids) for ids in report.dropped.values()] == [1]
     dropped = OutboxEvent.objects.get(object_pk="bad\x01")
     assert dropped.delivered_at is not None and dropped.last_error.startswith("dropped:")
     assert sum("Dropped event" in message for message in caplog.messages) == 1
     with assert_num_requests(0):  # never sent again
-        events.deliver_pending(include_not_due=True)
+        outbox.deliver_pending(include_not_due=True)
 
 
 def test_flush_waits_for_the_delivery_thread_and_is_bounded(exposing, monkeypatch):
@@ -328,11 +324,11 @@ def test_flush_waits_for_the_delivery_thread_and_is_bounded(exposing, monkeypatc
     def slow_deliver(using, *, include_not_due=False, deadline=None):
         passes.append(using)
         release.wait(5)
-        return events.DeliveryReport()
+        return outbox.DeliveryReport()
 
-    monkeypatch.setattr(events, "_deliver_logged", slow_deliver)
-    monkeypatch.setattr(events, "_next_due", lambda using, peers=None: None)
-    background = events._BackgroundDelivery()
+    monkeypatch.setattr(outbox, "deliver_or_log", slow_deliver)
+    monkeypatch.setattr(outbox, "next_due", lambda using, peers=None: None)
+    background = outbox.BackgroundDelivery()
     background.start("default")
     assert background.flush(0.05) is False  # still sending: gave up waiting
     release.set()
@@ -347,23 +343,23 @@ def test_flush_waits_for_the_delivery_thread_and_is_bounded(exposing, monkeypatc
 
 
 def test_the_public_flush_leaves_background_delivery_running(monkeypatch):
-    background = events._BackgroundDelivery()
-    monkeypatch.setattr(events, "_background", background)
-    monkeypatch.setattr(events, "_deliver_logged", lambda using, **kwargs: events.DeliveryReport())
-    monkeypatch.setattr(events, "_next_due", lambda using, peers=None: None)
+    background = outbox.BackgroundDelivery()
+    monkeypatch.setattr(outbox, "background", background)
+    monkeypatch.setattr(outbox, "deliver_or_log", lambda using, **kwargs: outbox.DeliveryReport())
+    monkeypatch.setattr(outbox, "next_due", lambda using, peers=None: None)
     background.start("default")
     assert events.flush(5) is True
     assert background._stopping is False
 
 
 def test_a_fork_forgets_the_exit_deadline():
-    background = events._BackgroundDelivery()
+    background = outbox.BackgroundDelivery()
     background._deadline, background._stopping = 1.0, True
     background._reset_after_fork()
     assert background._deadline is None and background._stopping is False
 
 
-class RecordingDelivery(events._BackgroundDelivery):
+class RecordingDelivery(outbox.BackgroundDelivery):
     """The delivery thread, recording its sleeps instead of sleeping; stops after ``passes``."""
 
     def __init__(self, passes: int) -> None:
@@ -387,12 +383,12 @@ class RecordingDelivery(events._BackgroundDelivery):
 
 
 def test_failed_passes_back_off_instead_of_retrying_at_once(settings, monkeypatch):
-    # The pass rolled back (here: _deliver_logged saw an exception), so the rows still
+    # The pass rolled back (here: deliver_or_log saw an exception), so the rows still
     # look due: the thread waits RETRY_BACKOFF, doubling, not MIN_WAIT.
     settings.FEDERATION = {**settings.FEDERATION, "RETRY_BACKOFF": 1, "RETRY_BACKOFF_MAX": 4}
     calls = []
-    monkeypatch.setattr(events, "_deliver_logged", lambda using, **kwargs: calls.append(using))
-    monkeypatch.setattr(events, "_next_due", lambda using, peers=None: timezone.now())
+    monkeypatch.setattr(outbox, "deliver_or_log", lambda using, **kwargs: calls.append(using))
+    monkeypatch.setattr(outbox, "next_due", lambda using, peers=None: timezone.now())
     background = RecordingDelivery(passes=4)
     background.run_until_stopped()
     assert background.pauses == [1, 2, 4, 4]
@@ -403,12 +399,12 @@ def test_any_exception_in_a_pass_is_logged_once_and_backs_off(settings, monkeypa
     from django.db import OperationalError
 
     settings.FEDERATION = {**settings.FEDERATION, "RETRY_BACKOFF": 1, "RETRY_BACKOFF_MAX": 8}
-    monkeypatch.setattr(events, "_deliver_logged", lambda using, **kwargs: events.DeliveryReport())
+    monkeypatch.setattr(outbox, "deliver_or_log", lambda using, **kwargs: outbox.DeliveryReport())
 
     def broken_next_due(using, peers=None):
         raise OperationalError("the database went away")
 
-    monkeypatch.setattr(events, "_next_due", broken_next_due)
+    monkeypatch.setattr(outbox, "next_due", broken_next_due)
     background = RecordingDelivery(passes=3)
     background.run_until_stopped()
     assert background.pauses == [1, 2, 4]  # the thread lived on, retrying
@@ -418,10 +414,10 @@ def test_any_exception_in_a_pass_is_logged_once_and_backs_off(settings, monkeypa
 
 def test_a_good_pass_ends_the_failure_streak(settings, monkeypatch):
     settings.FEDERATION = {**settings.FEDERATION, "RETRY_BACKOFF": 1, "RETRY_BACKOFF_MAX": 8}
-    results = iter([None, None, events.DeliveryReport(), None])
-    monkeypatch.setattr(events, "_deliver_logged", lambda using, **kwargs: next(results))
+    results = iter([None, None, outbox.DeliveryReport(), None])
+    monkeypatch.setattr(outbox, "deliver_or_log", lambda using, **kwargs: next(results))
     later = timezone.now() + timedelta(seconds=3600)
-    monkeypatch.setattr(events, "_next_due", lambda using, peers=None: later)
+    monkeypatch.setattr(outbox, "next_due", lambda using, peers=None: later)
     background = RecordingDelivery(passes=4)
     background.run_until_stopped()
     # After the good pass the thread sleeps until the next event is due (capped).
@@ -432,15 +428,15 @@ def test_a_peer_message_with_nul_is_stored_so_the_update_commits(exposing):
     # PostgreSQL refuses NUL in text: the update would fail and roll the claim back.
     exposing["shop_c"].error = PeerUnavailable("down\x00" + "x" * 5000)
     make_book().delete()
-    report = events.deliver_pending()
+    report = outbox.deliver_pending()
     assert report.delivered_count == 1 and "shop_c" in report.failed
     row = OutboxEvent.objects.get(peer="shop_c")
     assert row.attempts == 1 and row.delivered_at is None
     assert "\x00" not in row.last_error and "down\\x00" in row.last_error
-    assert len(row.last_error) == events.ERROR_LENGTH
+    assert len(row.last_error) == outbox.ERROR_LENGTH
 
 
-class ExitingDelivery(events._BackgroundDelivery):
+class ExitingDelivery(outbox.BackgroundDelivery):
     """The delivery thread of an interpreter at exit (Python 3.12+ starts no thread then)."""
 
     def _spawn(self, thread) -> None:
@@ -451,12 +447,12 @@ def test_a_deletion_committed_at_exit_stays_pending(
     exposing, monkeypatch, django_capture_on_commit_callbacks
 ):
     monkeypatch.setattr(events, "DELIVER_IN_BACKGROUND", True)
-    monkeypatch.setattr(events, "_background", ExitingDelivery())
+    monkeypatch.setattr(outbox, "background", ExitingDelivery())
     with assert_num_requests(0):
         with django_capture_on_commit_callbacks(execute=True):
             make_book().delete()
     assert events.wait_for_delivery(0) is True  # nothing to wait for: no hang
-    assert events._background._thread is None
+    assert outbox.background._thread is None
     assert OutboxEvent.objects.filter(delivered_at__isnull=True).count() == 2
 
 
@@ -492,11 +488,10 @@ def test_watch_all_skips_the_backoff_on_the_first_pass_only(exposing, settings):
     assert "Stopped." in out.getvalue()
 
 
-class CrashingPeer(fakes.FakeClient):
-    """A peer whose client fails past the HTTP exchange, with no ``FederationError``."""
+class CrashingPeer(fakes.FakePeer):
+    """A peer whose transport fails with an error that is no ``FederationError``."""
 
-    def send_events(self, events_: list[dict]) -> dict:
-        self._request("POST", "events/")
+    def take_events(self, events_: list[dict]) -> fakes.Answer:
         raise RuntimeError("boom after the exchange")
 
 
@@ -673,7 +668,7 @@ def test_one_pass_claims_each_peer_once_plus_the_empty_claim(exposing):
     for title in "ABCDE":
         make_book(title).delete()
     with CaptureQueriesContext(connection) as queries:
-        report = events.deliver_pending()
+        report = outbox.deliver_pending()
     assert report.delivered_count == 10
     claims = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and "LIMIT" in q["sql"]
               and "outboxevent" in q["sql"]]
@@ -691,7 +686,7 @@ def test_a_new_process_delivers_what_an_earlier_one_left_pending(
 
     monkeypatch.setattr(events, "DELIVER_IN_BACKGROUND", True)
     started = []
-    monkeypatch.setattr(events._background, "start", started.append)
+    monkeypatch.setattr(outbox.background, "start", started.append)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         make_book().delete()
     # That process never got to run its on-commit delivery.
@@ -712,7 +707,7 @@ def test_nothing_pending_starts_nothing(monkeypatch, django_capture_on_commit_ca
     from django.db import connection
 
     started = []
-    monkeypatch.setattr(events._background, "start", started.append)
+    monkeypatch.setattr(outbox.background, "start", started.append)
     monkeypatch.setattr(events, "_resumed", set())
     with django_capture_on_commit_callbacks(execute=True):
         events.resume_on_connect(sender=None, connection=connection)

@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from federated_relations.models import GenericContentType, ReceivedEvent
+from federated_relations.protocol import MAX_PK_LENGTH
 from federated_relations.remote import remote
 from federated_relations.signing import (
     HEADER_PROJECT,
@@ -38,7 +39,7 @@ from federated_relations.signing import (
     MAX_CLOCK_SKEW,
     sign_request,
 )
-from federated_relations.views import MAX_BATCH, MAX_PK_LENGTH
+from federated_relations.views import MAX_BATCH
 from tests.library_app.models import Author, Book, Ledger, Pamphlet, Shelf
 from tests.m2m_app.models import Movie, User
 from tests.test_hostile_answers import snapshot

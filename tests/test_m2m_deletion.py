@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from federated_relations import deletion
-from federated_relations.managers import MissingTarget
+from federated_relations.m2m.managers import MissingTarget
 from federated_relations.models import GenericContentType
 from federated_relations.remote import RemoteObject
 from federated_relations.signals import deleting

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext, isolate_apps
 from gm2m import GM2MField
 
 from federated_relations.fields import FederatedManyToManyField
-from federated_relations.managers import MissingTarget
+from federated_relations.m2m.managers import MissingTarget
 from federated_relations.models import GenericContentType
 from tests.m2m_app.models import Documentary, FLinks, FUser, GLinks, GUser, Movie
 

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from federated_relations.exceptions import PeerUnavailable
-from federated_relations.managers import MissingTarget
+from federated_relations.m2m.managers import MissingTarget
 from federated_relations.models import GenericContentType
 from federated_relations.remote import RemoteObject, remote
 from federated_relations.signals import deleting

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from federated_relations import resolver
+from federated_relations import peers, resolver
 from federated_relations.exceptions import (
     PeerAuthError,
     PeerUnavailable,
@@ -247,8 +247,8 @@ def test_cache_ttl_zero_disables_the_cache(fake_peers, animals, settings):
 
 def test_cache_keys_are_safe_for_any_pk(fake_peers):
     ct = remote_type("shop_b")
-    assert resolver.cache_key(ct, "12") == "federated_relations:v1:shop_b:testapp:animal:12"
-    odd = resolver.cache_key(ct, "a b\n" + "x" * 300)
+    assert peers.cache_key(ct, "12") == "federated_relations:v1:shop_b:testapp:animal:12"
+    odd = peers.cache_key(ct, "a b\n" + "x" * 300)
     assert " " not in odd and "\n" not in odd and len(odd) < 250
 
 
@@ -271,23 +271,23 @@ def test_mark_missing_and_forget(fake_peers, animals):
     remote_deleted.connect(lambda sender, pk, **kw: signalled.append(pk), weak=False,
                            dispatch_uid="test_mark_missing")
     try:
-        resolver.mark_missing(ct, ["1"])
-        resolver.mark_missing(ct, ["1"])
+        peers.mark_missing(ct, ["1"])
+        peers.mark_missing(ct, ["1"])
     finally:
         remote_deleted.disconnect(dispatch_uid="test_mark_missing")
     assert signalled == ["1"]
     with assert_num_requests(0):
         with pytest.raises(RemoteObjectDoesNotExist):
             resolver.get_object(ct, pk=1)
-    resolver.forget(ct, [1])
+    peers.forget(ct, [1])
     with assert_num_requests(1):
         assert str(resolver.get_object(ct, pk=1)) == "B1"
 
 
 def test_discover(fake_peers, animals):
-    assert resolver.discover("shop_b")["project"] == "shop_b"
+    assert peers.discover("shop_b")["project"] == "shop_b"
     with pytest.raises(PeerUnavailable):
-        resolver.discover("nobody")
+        peers.discover("nobody")
 
 
 def test_a_remote_type_without_an_object_id_reads_as_none(fake_peers):

@@ -12,7 +12,7 @@ import django
 import pytest
 from django.utils import timezone
 
-from federated_relations import events, tasks
+from federated_relations import outbox, tasks
 from federated_relations.exceptions import PeerUnavailable
 from federated_relations.models import OutboxEvent
 from tests import fake_peers as fakes
@@ -34,7 +34,7 @@ IMMEDIATE = {"default": {"BACKEND": f"{BACKENDS}.immediate.ImmediateBackend"}}
 def exposing(settings, fake_peers, monkeypatch):
     settings.FEDERATION = {**settings.FEDERATION, "EXPOSE": {"library_app.Book": ["title"]}}
     started = []
-    monkeypatch.setattr(events._background, "start", started.append)
+    monkeypatch.setattr(outbox.background, "start", started.append)
     return started
 
 

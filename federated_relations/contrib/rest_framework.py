@@ -96,6 +96,8 @@ def _prefetch_siblings(field: serializers.Field, instance: Any) -> None:
 class FederatedManyRelatedField(serializers.ManyRelatedField):
     """``many=True`` of ``FederatedRelatedField``: every item is validated, errors by index."""
 
+    child_relation: FederatedRelatedField
+
     def bind(self, field_name: str, parent: Any) -> None:
         """Bind the field, then give the child its default types from the model field."""
         super().bind(field_name, parent)
@@ -120,7 +122,8 @@ class FederatedManyRelatedField(serializers.ManyRelatedField):
             except serializers.ValidationError as error:
                 errors[index] = error.detail
         if errors:
-            raise serializers.ValidationError(errors)
+            # Keyed by index, as ListField's errors; the stubs want string keys.
+            raise serializers.ValidationError(errors)  # type: ignore[arg-type]
         return targets
 
 
@@ -163,7 +166,7 @@ class FederatedRelatedField(serializers.RelatedField):
     @classmethod
     def many_init(cls, *args: Any, **kwargs: Any) -> FederatedManyRelatedField:
         """Return the ``many=True`` field, which reports errors per item."""
-        list_kwargs = {"child_relation": cls(*args, **kwargs)}
+        list_kwargs: dict[str, Any] = {"child_relation": cls(*args, **kwargs)}
         list_kwargs.update({k: v for k, v in kwargs.items() if k in MANY_RELATION_KWARGS})
         return FederatedManyRelatedField(**list_kwargs)
 

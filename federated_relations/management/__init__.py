@@ -6,13 +6,14 @@ inside a rolled-back transaction (a test) from leaving a stale id in the cache.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.apps import AppConfig
 from django.apps import apps as global_apps
 from django.db import DEFAULT_DB_ALIAS, router
 
 from ..conf import federated_settings
+from ..models import GenericContentType
 
 __all__ = ["create_generic_content_types"]
 
@@ -25,8 +26,6 @@ def create_generic_content_types(
     **kwargs: Any,
 ) -> None:
     """Create the missing local ``GenericContentType`` rows of ``app_config``'s models."""
-    from ..models import GenericContentType
-
     if not app_config.models_module:
         return
     try:
@@ -38,7 +37,8 @@ def create_generic_content_types(
     GenericContentType.objects.clear_cache()
 
     project = federated_settings.PROJECT_NAME
-    wanted = {model._meta.model_name for model in app_config.get_models()}
+    # model_name is set on every model class (None only on Options not given to one).
+    wanted = {cast(str, model._meta.model_name) for model in app_config.get_models()}
     existing = set(
         state_model.objects.using(using)
         .filter(project=project, app_label=app_config.label)

@@ -7,7 +7,7 @@ the natural key of its ``GenericContentType`` and its pk string.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 from xml.dom.minidom import Element
 
 from django.core.serializers.base import DeserializationError, M2MDeserializationError
@@ -16,7 +16,7 @@ from django.db import models
 
 from .. import resolver
 from ..fields import FederatedManyToManyField
-from ..managers import LoadedTargets
+from ..m2m.managers import LoadedTargets
 from ..models import GenericContentType
 
 __all__ = [
@@ -35,9 +35,9 @@ def serializes(field: Any) -> bool:
 
     A custom through model is dumped as a model of its own, as Django does.
     """
-    return (
-        isinstance(field, FederatedManyToManyField)
-        and field.remote_field.through._meta.auto_created
+    return isinstance(field, FederatedManyToManyField) and (
+        # Installed by the time anything is serialized.
+        cast(type[models.Model], field.remote_field.through)._meta.auto_created
     )
 
 
@@ -187,4 +187,7 @@ class FederatedXMLDeserializerMixin:
                 if isinstance(parent, Element)
                 else (None, None)
             )
-            raise DeserializationError.WithData(e.original_exc, model, pk, e.pk) from e
+            # WithData() only formats its arguments; the stubs want them to be strings.
+            raise DeserializationError.WithData(
+                e.original_exc, model, pk, e.pk  # type: ignore[arg-type]
+            ) from e

@@ -112,11 +112,11 @@ def control(request: HttpRequest) -> JsonResponse:
 @csrf_exempt
 def outbox(request: HttpRequest) -> JsonResponse:
     """List the outbox (and deliver what is due first, with ``POST``)."""
-    from federated_relations import events
     from federated_relations.models import OutboxEvent
+    from federated_relations.outbox import deliver_pending
 
     if request.method == "POST":
-        events.deliver_pending(include_not_due=True)
+        deliver_pending(include_not_due=True)
     rows = [
         {"peer": row.peer, "pk": row.object_pk, "delivered": row.delivered_at is not None,
          "attempts": row.attempts}

@@ -343,7 +343,7 @@ def test_the_sender_drops_an_event_the_real_receiver_refuses(sender_and_receiver
     # An event with a model name no type can have, next to a good one.
     code = (
         "from federated_relations.models import OutboxEvent as O; "
-        "from federated_relations.events import deliver_pending; "
+        "from federated_relations.outbox import deliver_pending; "
         "O.objects.bulk_create([O(peer='recv', app_label='library_app', model='book', "
         "object_pk='1'), O(peer='recv', app_label='library_app', model='no such model', "
         "object_pk='2')]); "

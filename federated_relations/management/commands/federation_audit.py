@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, models
 
-from ... import resolver
+from ... import peers
 from ...conf import SHARED_PROJECT, federated_settings
+from ...deletion import federated_m2m_fields
+from ...events import apply_deletion
+from ...fields import FederatedForeignKey
 from ...models import GenericContentType
 
 __all__ = ["Command", "ReferenceColumn", "reference_columns"]
@@ -37,16 +40,8 @@ def reference_columns() -> list[ReferenceColumn]:
     ``FederatedForeignKey``s have no ``on_delete`` of their own (like ``GenericForeignKey``);
     the through tables of ``FederatedManyToManyField``s have their field's ``on_delete_tgt``.
     """
-    from ...fields import FederatedForeignKey
-
     columns: dict[tuple[Any, str, str], ReferenceColumn] = {}
-    try:
-        from ...deletion import federated_m2m_fields
-    except ImportError:  # pragma: no cover - before the many-to-many field exists
-        m2m_fields: list[Any] = []
-    else:
-        m2m_fields = federated_m2m_fields()
-    for field in m2m_fields:
+    for field in federated_m2m_fields():
         link = field.link
         if not link.is_generic:
             continue
@@ -59,7 +54,7 @@ def reference_columns() -> list[ReferenceColumn]:
         for field in model._meta.private_fields:
             if not isinstance(field, FederatedForeignKey) or field.model is not model:
                 continue
-            ct_attname = model._meta.get_field(field.ct_field).attname
+            ct_attname = cast(models.Field, model._meta.get_field(field.ct_field)).attname
             key = (model, ct_attname, field.fk_field)
             if key not in columns:
                 columns[key] = ReferenceColumn(
@@ -126,7 +121,7 @@ class Command(BaseCommand):
             ordered = sorted(pks)
             for start in range(0, len(ordered), CHUNK):
                 chunk = ordered[start:start + CHUNK]
-                gone, errors = resolver.check_existence(content_type, chunk)
+                gone, errors = peers.check_existence(content_type, chunk)
                 missing[ct_id] |= gone
                 unchecked += len(errors)
                 if errors:
@@ -164,16 +159,9 @@ class Command(BaseCommand):
         rows: dict[ReferenceColumn, Counter],
         using: str,
     ) -> None:
-        from ...events import _deletion_handler
-
-        handler = _deletion_handler()
         for ct_id, pks in sorted(missing.items()):
-            if not pks:
-                continue
-            content_type = remote_types[ct_id]
-            if handler is not None:
-                handler(content_type, sorted(pks), using=using)
-            resolver.mark_missing(content_type, pks)
+            if pks:
+                apply_deletion(remote_types[ct_id], sorted(pks), using=using)
         self.stdout.write(
             f"Applied on_delete_tgt to the many-to-many references of "
             f"{sum(len(p) for p in missing.values())} missing object(s)."

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ... import resolver
+from ... import peers
 from ...conf import federated_settings
 from ...exceptions import FederationError, PeerAuthError, PeerUnavailable, ProtocolError
 
@@ -31,20 +31,20 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         configured = federated_settings.PEERS
-        peers = options["peers"] or sorted(configured)
-        if not peers:
+        names = options["peers"] or sorted(configured)
+        if not names:
             self.stdout.write("No peers are configured in FEDERATION['PEERS'].")
             return
         failed = []
         problem: str | None
-        for peer in peers:
+        for peer in names:
             if peer not in configured:
                 self.stdout.write(self.style.ERROR(f"{peer}: not in FEDERATION['PEERS']"))
                 failed.append(peer)
                 continue
             url = configured[peer]["URL"]
             try:
-                discovery = resolver.discover(peer, fresh=True)
+                discovery = peers.discover(peer, fresh=True)
             except PeerAuthError as error:
                 problem = f"reachable, but our signature was refused: {error}"
             except PeerUnavailable as error:
@@ -83,7 +83,7 @@ class Command(BaseCommand):
     def _events_problem(self, peer: str) -> str | None:
         """Return why ``peer`` cannot take this server's deletion events, or ``None``."""
         try:
-            resolver.check_events(peer)
+            peers.check_events(peer)
         except ProtocolError as error:
             status = getattr(error, "status", None)
             if status == 404:

@@ -19,15 +19,16 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 
-from ...events import (
-    DeliveryReport,
-    _close_connections,
-    _failure_wait,
-    _next_due,
-    _wait_until_due,
-    deliver_pending,
-)
+from ...events import deliver_in_foreground
 from ...models import OutboxEvent
+from ...outbox import (
+    DeliveryReport,
+    close_connections,
+    deliver_pending,
+    failure_wait,
+    next_due,
+    wait_until_due,
+)
 
 __all__ = ["Command"]
 
@@ -71,6 +72,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        deliver_in_foreground(options["database"])
         if options["watch"]:
             self.watch(options)
             return
@@ -114,16 +116,16 @@ class Command(BaseCommand):
                     )
                     include_not_due = False
                     self._write_pass(report)
-                    wait = _wait_until_due([_next_due(using, peers)], longest=interval)
+                    wait = wait_until_due([next_due(using, peers)], longest=interval)
                     failures = 0
                 except Exception as exc:  # a worker outlives a database restart
                     if not failures:
                         logger.exception("A federation_deliver pass failed; retrying later.")
                     failures += 1
                     self.stderr.write(f"Delivery pass failed ({type(exc).__name__}: {exc}).")
-                    wait = _failure_wait(failures)
+                    wait = failure_wait(failures)
                 if wait >= 1.0 or failures:
-                    _close_connections()  # hold no (maybe broken) connection while asleep
+                    close_connections()  # hold no (maybe broken) connection while asleep
                 self.pause(stop, wait)
         finally:
             for signum, handler in previous.items():

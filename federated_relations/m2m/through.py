@@ -13,18 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import FieldDoesNotExist
 from django.db import connection, models
 from django.db.backends import utils as backend_utils
 from django.db.migrations.state import StateApps
 
-from . import resolver
-from .keys import ObjectIdExact, pk_to_string
-from .models import GenericContentType
+from .. import resolver
+from ..generic import FederatedForeignKey
+from ..keys import ObjectIdExact, pk_to_string
+from ..models import GenericContentType
+from .managers import MissingTarget
 
 if TYPE_CHECKING:
     from .fields import FederatedManyToManyField
@@ -59,10 +60,8 @@ def create_federated_through_model(
     field: FederatedManyToManyField, klass: type[models.Model]
 ) -> type[models.Model]:
     """Create the through model of ``field`` on ``klass`` (source FK, type FK, pk string)."""
-    from .fields import FederatedForeignKey
-
     name = f"{klass._meta.object_name}_{field.name}"
-    source = klass._meta.model_name
+    source = cast(str, klass._meta.model_name)  # set on every model class
     if source in (CONTENT_TYPE_FIELD, OBJECT_ID_FIELD, TARGET_FIELD):
         source = f"from_{source}"
     meta = type(
@@ -81,6 +80,9 @@ def create_federated_through_model(
         },
     )
 
+    # Field.db_tablespace is a property the stubs lack.
+    tablespace = field.db_tablespace  # type: ignore[attr-defined]
+
     def __str__(self: models.Model) -> str:
         # Read in the admin's delete confirmation of a source or a target: name both
         # sides, with the target's type from the type cache (no request to a peer).
@@ -92,7 +94,7 @@ def create_federated_through_model(
             f"{target_type.model} {getattr(self, OBJECT_ID_FIELD)}"
         )
 
-    through = type(
+    through: type[models.Model] = type(
         name,
         (models.Model,),
         {
@@ -102,7 +104,7 @@ def create_federated_through_model(
             source: models.ForeignKey(
                 klass,
                 related_name=f"{name}+",
-                db_tablespace=field.db_tablespace,
+                db_tablespace=tablespace,
                 db_constraint=field.remote_field.db_constraint,
                 on_delete=field.on_delete_src,
             ),
@@ -112,7 +114,7 @@ def create_federated_through_model(
                 if isinstance(klass._meta.apps, StateApps)
                 else GenericContentType,
                 related_name=f"{name}+",
-                db_tablespace=field.db_tablespace,
+                db_tablespace=tablespace,
                 db_constraint=field.remote_field.db_constraint,
                 on_delete=models.CASCADE,
             ),
@@ -133,9 +135,9 @@ def create_federated_through_model(
     )
     # Lets the deletion handlers of the source FK report the field as sender (set after
     # class creation: ModelBase would contribute the field to the through model).
-    through._federated_field = field
+    through._federated_field = field  # type: ignore[attr-defined]  # an attribute of ours
     # Joins compare the text object id with typed pks by casting the pk (keys.py).
-    through._meta.get_field(OBJECT_ID_FIELD).register_lookup(ObjectIdExact)
+    cast(models.Field, through._meta.get_field(OBJECT_ID_FIELD)).register_lookup(ObjectIdExact)
     return through
 
 
@@ -171,6 +173,7 @@ class ThroughLink:
                 for f in opts.fields
                 if f.is_relation
                 and f.many_to_one
+                and f.remote_field is not None
                 and _is_model(f.remote_field.model, source_model)
             )
             target = next(
@@ -179,23 +182,26 @@ class ThroughLink:
         gfk = next(f for f in opts.private_fields if f.name == target)
         content_type = names[2] if len(names) > 2 and names[2] else gfk.ct_field
         object_id = names[3] if len(names) > 3 and names[3] else gfk.fk_field
-        opts.get_field(object_id).register_lookup(ObjectIdExact)
+        cast(models.Field, opts.get_field(object_id)).register_lookup(ObjectIdExact)
         return cls(through, source, target, content_type, object_id)
+
+    # The roles were found among the through model's fields (for_through()), so get_field()
+    # returns the field of each role, not a reverse relation.
 
     @property
     def source_field(self) -> models.ForeignKey:
         """Return the foreign key to the source model."""
-        return self.through._meta.get_field(self.source)
+        return cast(models.ForeignKey, self.through._meta.get_field(self.source))
 
     @property
     def content_type_field(self) -> models.ForeignKey:
         """Return the foreign key to the type model."""
-        return self.through._meta.get_field(self.content_type)
+        return cast(models.ForeignKey, self.through._meta.get_field(self.content_type))
 
     @property
     def object_id_field(self) -> models.Field:
         """Return the column holding the target's pk."""
-        return self.through._meta.get_field(self.object_id)
+        return cast(models.Field, self.through._meta.get_field(self.object_id))
 
     @property
     def type_model(self) -> type[models.Model]:
@@ -228,7 +234,8 @@ class ThroughLink:
         self, model: Any, for_concrete_model: bool = True, using: str | None = None
     ) -> Any:
         """Return the type of a local model in this through model's type table."""
-        return self.type_model.objects.db_manager(using).get_for_model(
+        # GenericContentType's or ContentType's manager: both have get_for_model().
+        return self.type_model.objects.db_manager(using).get_for_model(  # type: ignore[attr-defined]
             model, for_concrete_model=for_concrete_model
         )
 
@@ -239,8 +246,6 @@ class ThroughLink:
 
         A ``MissingTarget`` (a row whose target is gone) gives its row's key.
         """
-        from .managers import MissingTarget
-
         if isinstance(obj, MissingTarget):
             if obj.content_type is None:
                 return obj._row_key
@@ -251,7 +256,8 @@ class ThroughLink:
                 ct = GenericContentType.objects.db_manager(using or obj._state.db).get_for_model(
                     obj, for_concrete_model=for_concrete_model
                 )
-                return ct.pk, pk_to_string(obj._meta.pk, obj.pk)
+                # An unsaved obj gives (type id, None), which matches no row (as key_of()).
+                return ct.pk, pk_to_string(obj._meta.pk, obj.pk)  # type: ignore[return-value]
             ct = resolver.content_type_of(obj, for_concrete_model=for_concrete_model, using=using)
             return resolver.key_of(ct, obj.pk)
         if not isinstance(obj, models.Model):
@@ -260,7 +266,7 @@ class ThroughLink:
                 f"{self.through._meta.label} stores ContentType ids, so its targets are local."
             )
         ct = self.type_for_model(obj, for_concrete_model, using)
-        return ct.pk, pk_to_string(obj._meta.pk, obj.pk)
+        return ct.pk, pk_to_string(obj._meta.pk, obj.pk)  # type: ignore[return-value]  # as above
 
     def generic_types(self, type_ids: Iterable[Any], using: str | None) -> dict[Any, Any]:
         """Return ``{type id: GenericContentType}`` for the type ids of this through model."""
@@ -291,12 +297,3 @@ def _is_model(candidate: Any, model: type[models.Model]) -> bool:
     if isinstance(candidate, str):
         return candidate.lower() in (model._meta.label_lower, model._meta.model_name)
     return candidate is model
-
-
-def check_field_exists(through: type[models.Model], name: str) -> bool:
-    """Return whether ``through`` has a field (concrete or private) called ``name``."""
-    try:
-        through._meta.get_field(name)
-    except FieldDoesNotExist:
-        return False
-    return True

@@ -30,26 +30,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.contenttypes.fields import ReverseGenericManyToOneDescriptor
 from django.utils.functional import cached_property
+
+from .managers import create_federated_m2m_manager, create_federated_reverse_m2m_manager
 
 __all__ = [
     "FederatedManyToManyDescriptor",
     "ReverseFederatedManyToManyDescriptor",
-    "ReverseFederatedManyToOneDescriptor",
 ]
-
-
-class ReverseFederatedManyToOneDescriptor(ReverseGenericManyToOneDescriptor):
-    """Accessor to the manager of the rows that point at an instance."""
-
-    @cached_property
-    def related_manager_cls(self) -> Any:
-        from .managers import create_federated_related_manager
-
-        return create_federated_related_manager(
-            self.rel.model._default_manager.__class__, self.rel
-        )
 
 
 class _ManagerDescriptor:
@@ -84,8 +72,6 @@ class FederatedManyToManyDescriptor(_ManagerDescriptor):
 
     @cached_property
     def related_manager_cls(self) -> Any:
-        from .managers import create_federated_m2m_manager
-
         return create_federated_m2m_manager(self.field)
 
     def add_relation(self, model: Any, on_delete: Any = None, auto: bool = False) -> None:
@@ -98,14 +84,16 @@ class FederatedManyToManyDescriptor(_ManagerDescriptor):
 
 
 class ReverseFederatedManyToManyDescriptor(_ManagerDescriptor):
-    """Accessor on a target model to the sources relating to an instance (``user_set``)."""
+    """Accessor on a target model to the sources relating to an instance (``user_set``).
 
-    def __init__(self, reverse_field: Any) -> None:
-        self.reverse_field = reverse_field
-        self.field = reverse_field.m2m_field
+    Remote objects get the same accessor (``objects.add_reverse_accessor``): ``__get__``
+    of an instance is the manager.
+    """
+
+    def __init__(self, field: Any) -> None:
+        self.field = field  # the FederatedManyToManyField
 
     @cached_property
     def related_manager_cls(self) -> Any:
-        from .managers import create_federated_reverse_m2m_manager
-
         return create_federated_reverse_m2m_manager(self.field)
+

@@ -1,69 +1,29 @@
-"""Manager factories of the federated relations."""
+"""The managers of ``FederatedManyToManyField``: ``source.items`` and ``target.<source>_set``."""
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator
-from typing import Any
+from collections.abc import Set as AbstractSet
+from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 from django.apps import apps as global_apps
-from django.contrib.contenttypes.fields import create_generic_related_manager
 from django.core.exceptions import ValidationError
 from django.db import connections, models, router, transaction
 from django.db.models import Q
 from django.db.models.query import BaseIterable, ModelIterable
 
-from . import resolver, validation
-from .keys import pk_to_string
-from .models import GenericContentType
+from .. import resolver, validation
+from ..keys import pk_to_string
+from ..models import GenericContentType
 
 __all__ = [
     "FederatedTargetQuerySet",
     "MissingTarget",
     "create_federated_m2m_manager",
-    "create_federated_related_manager",
     "create_federated_reverse_m2m_manager",
 ]
-
-
-def create_federated_related_manager(superclass: type, rel: Any) -> type:
-    """Return the manager class of ``instance.<FederatedRelation>``.
-
-    It is Django's generic related manager (add, remove, clear, set, create, prefetch...)
-    with its content types taken from ``GenericContentType``: every operation of that
-    manager goes through the attributes set here.
-    """
-    generic_manager = create_generic_related_manager(superclass, rel)
-
-    class FederatedRelatedObjectManager(generic_manager):  # type: ignore[misc, valid-type]
-        def __init__(self, instance: Any = None) -> None:
-            # Skip the generic manager's __init__: it would look up a ContentType.
-            super(generic_manager, self).__init__()
-            self.instance = instance
-            self.model = rel.model
-            self.get_content_type = functools.partial(
-                GenericContentType.objects.db_manager(instance._state.db).get_for_model,
-                for_concrete_model=rel.field.for_concrete_model,
-            )
-            self.content_type = self.get_content_type(instance)
-            self.content_type_field_name = rel.field.content_type_field_name
-            self.object_id_field_name = rel.field.object_id_field_name
-            self.prefetch_cache_name = rel.field.attname
-            self.pk_val = instance.pk
-            self.core_filters = {
-                f"{self.content_type_field_name}__pk": self.content_type.id,
-                self.object_id_field_name: self.pk_val,
-            }
-
-        def __call__(self, *, manager: str) -> Any:
-            manager_class = create_federated_related_manager(
-                getattr(self.model, manager).__class__, rel
-            )
-            return manager_class(instance=self.instance)
-
-    return FederatedRelatedObjectManager
 
 
 # --- FederatedManyToManyField ------------------------------------------------------------
@@ -153,7 +113,7 @@ class FederatedTargetIterable(BaseIterable):
     """
 
     def __iter__(self) -> Iterator[Any]:
-        queryset = self.queryset
+        queryset = cast("FederatedTargetQuerySet", self.queryset)
         link = queryset.field.link
         if not queryset.ordered and not queryset.query.is_sliced:
             # Managers order their querysets (so they can be sliced); this is for others.
@@ -195,10 +155,10 @@ def load_targets(
             historical[content_type] = wanted.pop(content_type)
     found = resolver.resolve(wanted, using=using, querysets=querysets)
     for content_type, pks in historical.items():
-        model = models_of[content_type.pk]
+        model = cast(type[models.Model], models_of[content_type.pk])  # historical: not None
         queryset = querysets.get(content_type.pk, model._base_manager.db_manager(using).all())
         for obj in queryset.filter(pk__in=pks):
-            found[(content_type.pk, pk_to_string(model._meta.pk, obj.pk))] = obj
+            found[(content_type.pk, cast(str, pk_to_string(model._meta.pk, obj.pk)))] = obj
     # resolver.key_of() per row, with each type's pk field looked up once.
     pk_fields = {}
     for type_id, content_type in types.items():
@@ -209,7 +169,7 @@ def load_targets(
         obj = None
         if type_id in pk_fields:
             generic_id, pk_field = pk_fields[type_id]
-            obj = found.get((generic_id, pk_to_string(pk_field, object_id)))
+            obj = found.get((generic_id, cast(str, pk_to_string(pk_field, object_id))))
         if obj is None and (type_id not in pk_fields or pk_fields[type_id][0] not in querysets):
             obj = _missing(types.get(type_id), pk_fields.get(type_id), type_id, object_id)
         targets.append(obj)
@@ -285,36 +245,26 @@ class FederatedTargetQuerySet(models.QuerySet):
         return super().exclude(*args, **self._model_filter(kwargs))
 
 
+def _rows_of_targets(link: Any, keys: Iterable[tuple[Any, str]], prefix: str = "") -> Q:
+    """Return the condition on through rows whose target is among ``keys``: one per type.
 
-class AsyncWritersMixin:
-    """The ``a``-prefixed twins of a related manager's writers, as Django's managers have.
-
-    Each runs its sync twin through ``sync_to_async``, as Django's related managers do.
+    ``prefix`` reaches the through table from another model (``"videos__"``).
     """
-
-    async def aadd(self, *objs: Any) -> None:
-        """Add targets (sources, on the reverse side): ``add()`` for async code."""
-        return await sync_to_async(self.add)(*objs)  # type: ignore[attr-defined]
-
-    aadd.alters_data = True  # type: ignore[attr-defined]
-
-    async def aremove(self, *objs: Any) -> None:
-        """Remove targets: ``remove()`` for async code."""
-        return await sync_to_async(self.remove)(*objs)  # type: ignore[attr-defined]
-
-    aremove.alters_data = True  # type: ignore[attr-defined]
-
-    async def aclear(self) -> None:
-        """Remove every target: ``clear()`` for async code."""
-        return await sync_to_async(self.clear)()  # type: ignore[attr-defined]
-
-    aclear.alters_data = True  # type: ignore[attr-defined]
-
-    async def aset(self, objs: Iterable[Any], *, clear: bool = False) -> None:
-        """Replace the targets: ``set()`` for async code."""
-        return await sync_to_async(self.set)(objs, clear=clear)  # type: ignore[attr-defined]
-
-    aset.alters_data = True  # type: ignore[attr-defined]
+    by_type: dict[Any, list[str]] = defaultdict(list)
+    for type_id, object_id in keys:
+        by_type[type_id].append(object_id)
+    return Q(
+        *(
+            Q(
+                **{
+                    f"{prefix}{link.content_type_field.attname}": type_id,
+                    f"{prefix}{link.object_id}__in": object_ids,
+                }
+            )
+            for type_id, object_ids in by_type.items()
+        ),
+        _connector=Q.OR,
+    )
 
 
 def _check_auto_created(through: Any, method: str) -> None:
@@ -327,6 +277,164 @@ def _check_auto_created(through: Any, method: str) -> None:
             "Manager instead."
         )
 
+
+class ThroughRowWriters:
+    """``add``, ``remove``, ``clear`` and ``set`` (and their ``a`` twins) of both managers.
+
+    Each writes the through rows of one fixed side (the source of ``user.videos``, the
+    target of ``movie.user_set``): a direction says which rows those are
+    (``_fixed_side``), how a row names the other side (``_other_side``, ``_matching``,
+    ``_stored_keys``) and how the objects it is given become such keys (``_keys_to_add``,
+    ``_keys_to_remove``). Keys are computed before anything is written, so a refused
+    object changes nothing.
+    """
+
+    prefetch_cache_name: str
+
+    def __init__(self, instance: Any, field: Any) -> None:
+        super().__init__()
+        self.instance = instance
+        self.field = field
+        self.link = field.link
+        self.through = field.link.through
+
+    def _fixed_side(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _other_side(self, key: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _matching(self, keys: Collection[Any]) -> Q:
+        raise NotImplementedError
+
+    def _stored_keys(self, using: str) -> AbstractSet[Any]:
+        raise NotImplementedError
+
+    def _keys_to_add(self, objs: Iterable[Any], using: str) -> list[Any]:
+        raise NotImplementedError
+
+    def _keys_to_remove(self, objs: Iterable[Any], using: str) -> list[Any]:
+        raise NotImplementedError
+
+    def _db_write(self) -> str:
+        raise NotImplementedError
+
+    def _check_through(self, method: str) -> None:
+        _check_auto_created(self.through, method)
+
+    def _lock(self, using: str) -> None:
+        """Serialize the writers of the fixed side, where it is a lockable row."""
+
+    def _rows(self, using: str, *conditions: Q) -> models.QuerySet:
+        return self.through._base_manager.using(using).filter(*conditions, **self._fixed_side())
+
+    def _insert_rows(self, keys: Iterable[Any], using: str) -> None:
+        rows = [self.through(**self._fixed_side(), **self._other_side(key)) for key in keys]
+        if rows:
+            self.through._base_manager.using(using).bulk_create(rows, ignore_conflicts=True)
+
+    def _delete_rows(self, keys: Collection[Any], using: str) -> None:
+        if keys:  # an empty condition would match every row
+            self._rows(using, self._matching(keys)).delete()
+
+    def _remove_prefetched_objects(self) -> None:
+        try:
+            self.instance._prefetched_objects_cache.pop(self.prefetch_cache_name)
+        except (AttributeError, KeyError):
+            pass
+
+    def add(self, *objs: Any) -> None:
+        """Relate these objects; one already related stays related once."""
+        self._check_through("add")
+        using = self._db_write()
+        keys = self._keys_to_add(objs, using)
+        self._remove_prefetched_objects()
+        with transaction.atomic(using=using, savepoint=False):
+            self._lock(using)
+            self._insert_rows(keys, using)
+
+    add.alters_data = True  # type: ignore[attr-defined]
+
+    def remove(self, *objs: Any) -> None:
+        """Unrelate these objects."""
+        self._check_through("remove")
+        using = self._db_write()
+        self._remove_prefetched_objects()
+        self._delete_rows(self._keys_to_remove(objs, using), using)
+
+    remove.alters_data = True  # type: ignore[attr-defined]
+
+    def clear(self) -> None:
+        """Unrelate every object."""
+        self._check_through("clear")
+        using = self._db_write()
+        self._remove_prefetched_objects()
+        self._rows(using).delete()
+
+    clear.alters_data = True  # type: ignore[attr-defined]
+
+    def set(self, objs: Iterable[Any], *, clear: bool = False) -> None:
+        """Make ``objs`` the related objects: remove the others and add the missing ones."""
+        self._check_through("set")
+        objs = tuple(objs)
+        using = self._db_write()
+        self._replace(self._keys_to_add(objs, using), using, clear=clear)
+
+    set.alters_data = True  # type: ignore[attr-defined]
+
+    def _replace(
+        self,
+        keys: list[Any],
+        using: str,
+        *,
+        clear: bool,
+        kept: AbstractSet[Any] = frozenset(),
+        among: Collection[Any] | None = None,
+    ) -> None:
+        """Write ``set()``: ``kept`` rows stay, only the rows ``among`` may be removed."""
+        self._remove_prefetched_objects()
+        with transaction.atomic(using=using, savepoint=False):
+            self._lock(using)
+            if clear and among is None and not kept:  # a set() from scratch
+                self._rows(using).delete()
+                self._insert_rows(keys, using)
+                return
+            current = self._stored_keys(using)
+            wanted = set(keys) | kept
+            removable = current if among is None else current & set(among)
+            if clear:  # remove all that may go, then add
+                unwanted = removable - kept
+                current -= unwanted
+            else:
+                unwanted = removable - wanted
+            self._delete_rows(unwanted, using)
+            self._insert_rows([key for key in keys if key not in current], using)
+
+    async def aadd(self, *objs: Any) -> None:
+        """``add()`` for async code, run through ``sync_to_async`` as Django's managers do."""
+        return await sync_to_async(self.add)(*objs)
+
+    aadd.alters_data = True  # type: ignore[attr-defined]
+
+    async def aremove(self, *objs: Any) -> None:
+        """``remove()`` for async code."""
+        return await sync_to_async(self.remove)(*objs)
+
+    aremove.alters_data = True  # type: ignore[attr-defined]
+
+    async def aclear(self) -> None:
+        """``clear()`` for async code."""
+        return await sync_to_async(self.clear)()
+
+    aclear.alters_data = True  # type: ignore[attr-defined]
+
+    async def aset(self, objs: Iterable[Any], *, clear: bool = False) -> None:
+        """``set()`` for async code."""
+        return await sync_to_async(self.set)(objs, clear=clear)
+
+    aset.alters_data = True  # type: ignore[attr-defined]
+
+
 def create_federated_m2m_manager(field: Any) -> type:
     """Return the manager class of ``instance.<FederatedManyToManyField>``.
 
@@ -334,21 +442,15 @@ def create_federated_m2m_manager(field: Any) -> type:
     ``clear`` and ``set`` accept model instances and remote objects mixed; adding a target
     twice stores it once (the through table is unique on source, type, pk).
     """
-    queryset_class = type(
-        "FederatedTargetQuerySet", (FederatedTargetQuerySet,), {"field": field}
-    )
-    base = models.manager.BaseManager.from_queryset(queryset_class)
+    queryset_class = type("FederatedTargetQuerySet", (FederatedTargetQuerySet,), {"field": field})
+    base: Any = models.manager.BaseManager.from_queryset(queryset_class)
 
-    class FederatedManyToManyManager(AsyncWritersMixin, base):  # type: ignore[misc, valid-type]
+    class FederatedManyToManyManager(ThroughRowWriters, base):  # type: ignore[misc]
         """The targets of one source instance."""
 
         def __init__(self, instance: models.Model) -> None:
-            super().__init__()
-            self.instance = instance
-            self.field = field
-            self.link = field.link
-            self.model = self.link.through
-            self.through = self.link.through
+            super().__init__(instance, field)
+            self.model = self.through
             self.prefetch_cache_name = field.name
 
         @property
@@ -441,9 +543,24 @@ def create_federated_m2m_manager(field: Any) -> type:
 
         def _check_through(self, method: str) -> None:
             self._check_pk()
-            _check_auto_created(self.through, method)
+            super()._check_through(method)
 
-        def _keys(
+        def _fixed_side(self) -> dict[str, Any]:
+            return self.core_filters
+
+        def _other_side(self, key: tuple[Any, str]) -> dict[str, Any]:
+            return {self.link.content_type_field.attname: key[0], self.link.object_id: key[1]}
+
+        def _matching(self, keys: Collection[tuple[Any, str]]) -> Q:
+            return _rows_of_targets(self.link, keys)
+
+        def _stored_keys(self, using: str) -> AbstractSet[tuple[Any, str]]:
+            link = self.link
+            return set(
+                self._rows(using).values_list(link.content_type_field.attname, link.object_id)
+            )
+
+        def _keys_to_add(
             self, objs: Iterable[Any], using: str, check: bool = True
         ) -> list[tuple[Any, str]]:
             keys: dict[tuple[Any, str], None] = {}
@@ -458,7 +575,7 @@ def create_federated_m2m_manager(field: Any) -> type:
                         )
                     model = type(obj)
                     if field.for_concrete_model:
-                        model = model._meta.concrete_model
+                        model = cast(type[models.Model], model._meta.concrete_model)
                     if model not in field.reverse_fields:
                         field.add_relation(model, auto=True)
                 key = self.link.key(obj, field.for_concrete_model, using)
@@ -474,51 +591,10 @@ def create_federated_m2m_manager(field: Any) -> type:
                 validation.check_targets(objs)
             return list(keys)
 
-        def _insert(self, keys: Iterable[tuple[Any, str]], using: str) -> None:
-            link = self.link
-            rows = [
-                self.through(
-                    **{
-                        link.source_field.attname: self.instance.pk,
-                        link.content_type_field.attname: type_id,
-                        link.object_id: object_id,
-                    }
-                )
-                for type_id, object_id in keys
-            ]
-            if rows:
-                self.through._base_manager.using(using).bulk_create(rows, ignore_conflicts=True)
+        def _keys_to_remove(self, objs: Iterable[Any], using: str) -> list[tuple[Any, str]]:
+            return [self.link.key(obj, field.for_concrete_model, using) for obj in objs]
 
-        def _delete(self, keys: Iterable[tuple[Any, str]], using: str) -> None:
-            link = self.link
-            by_type: dict[Any, list[str]] = defaultdict(list)
-            for type_id, object_id in keys:
-                by_type[type_id].append(object_id)
-            if not by_type:
-                return
-            condition = Q(
-                *(
-                    Q(
-                        **{
-                            link.content_type_field.attname: type_id,
-                            f"{link.object_id}__in": object_ids,
-                        }
-                    )
-                    for type_id, object_ids in by_type.items()
-                ),
-                _connector=Q.OR,
-            )
-            self.through._base_manager.using(using).filter(
-                condition, **self.core_filters
-            ).delete()
-
-        def _remove_prefetched_objects(self) -> None:
-            try:
-                self.instance._prefetched_objects_cache.pop(self.prefetch_cache_name)
-            except (AttributeError, KeyError):
-                pass
-
-        def _lock_source(self, using: str) -> None:
+        def _lock(self, using: str) -> None:
             # Writers that insert lock the source row first: rows are unique per source,
             # so two set()/add() on one source queue up instead of deadlocking on the
             # unique index (a set() deletes and inserts). Not needed without row locks.
@@ -531,38 +607,6 @@ def create_federated_m2m_manager(field: Any) -> type:
                     .values_list("pk", flat=True)
                 )
 
-        def add(self, *objs: Any) -> None:
-            """Add targets (model instances or remote objects); present ones stay once."""
-            self._check_through("add")
-            using = self._db_write()
-            keys = self._keys(objs, using)
-            self._remove_prefetched_objects()
-            with transaction.atomic(using=using, savepoint=False):
-                self._lock_source(using)
-                self._insert(keys, using)
-
-        add.alters_data = True  # type: ignore[attr-defined]
-
-        def remove(self, *objs: Any) -> None:
-            """Remove these targets from the relation."""
-            self._check_through("remove")
-            using = self._db_write()
-            self._remove_prefetched_objects()
-            self._delete(
-                [self.link.key(obj, field.for_concrete_model, using) for obj in objs], using
-            )
-
-        remove.alters_data = True  # type: ignore[attr-defined]
-
-        def clear(self) -> None:
-            """Remove every target from the relation."""
-            self._check_through("clear")
-            using = self._db_write()
-            self._remove_prefetched_objects()
-            self.through._base_manager.using(using).filter(**self.core_filters).delete()
-
-        clear.alters_data = True  # type: ignore[attr-defined]
-
         def _check_new_targets(self, targets: list[Any], using: str) -> None:
             # Only references that set() adds are checked against the peers: one stored
             # before (its peer since removed, its type no longer exposed) may stay, and the
@@ -570,11 +614,7 @@ def create_federated_m2m_manager(field: Any) -> type:
             remote = [obj for obj in targets if not isinstance(obj, models.Model)]
             if not remote:
                 return
-            stored = set(
-                self.through._base_manager.using(using)
-                .filter(**self.core_filters)
-                .values_list(self.link.content_type_field.attname, self.link.object_id)
-            )
+            stored = self._stored_keys(using)
             validation.check_targets(
                 obj
                 for obj in remote
@@ -606,31 +646,10 @@ def create_federated_m2m_manager(field: Any) -> type:
                 if isinstance(obj, MissingTarget)
             }
             targets = [obj for obj in objs if not isinstance(obj, MissingTarget)]
-            keys = self._keys(targets, using, check=False)
+            keys = self._keys_to_add(targets, using, check=False)
             if check:
                 self._check_new_targets(targets, using)
-            self._remove_prefetched_objects()
-            with transaction.atomic(using=using, savepoint=False):
-                self._lock_source(using)
-                if clear and among is None and not kept:
-                    self.clear()
-                    self._insert(keys, using)
-                    return
-                link = self.link
-                current = set(
-                    self.through._base_manager.using(using)
-                    .filter(**self.core_filters)
-                    .values_list(link.content_type_field.attname, link.object_id)
-                )
-                wanted = set(keys) | kept
-                removable = current if among is None else current & set(among)
-                if clear:  # remove all that may go, then add: a set() from scratch
-                    unwanted = removable - kept
-                    current -= unwanted
-                else:
-                    unwanted = removable - wanted
-                self._delete(unwanted, using)
-                self._insert([key for key in keys if key not in current], using)
+            self._replace(keys, using, clear=clear, kept=kept, among=among)
 
         set.alters_data = True  # type: ignore[attr-defined]
 
@@ -659,18 +678,15 @@ def create_federated_reverse_m2m_manager(field: Any, superclass: type | None = N
     if superclass is None:
         superclass = source_model._default_manager.__class__
 
-    class FederatedReverseManyToManyManager(  # type: ignore[misc, valid-type]
-        AsyncWritersMixin, superclass
+    class FederatedReverseManyToManyManager(
+        ThroughRowWriters,
+        superclass,  # type: ignore[misc, valid-type]
     ):
         """The sources relating to one target."""
 
         def __init__(self, instance: Any) -> None:
-            super().__init__()
-            self.instance = instance
-            self.field = field
-            self.link = field.link
+            super().__init__(instance, field)
             self.model = source_model
-            self.through = self.link.through
             self.prefetch_cache_name = field.get_accessor_name() or field.name
             using = instance._state.db if isinstance(instance, models.Model) else None
             if isinstance(instance, models.Model) and instance.pk is None:
@@ -678,9 +694,7 @@ def create_federated_reverse_m2m_manager(field: Any, superclass: type | None = N
                     f'"{instance!r}" needs to have a value for field '
                     f'"{instance._meta.pk.attname}" before this relationship can be used.'
                 )
-            self.type_id, self.object_id = self.link.key(
-                instance, field.for_concrete_model, using
-            )
+            self.type_id, self.object_id = self.link.key(instance, field.for_concrete_model, using)
             self.core_filters = {
                 f"{field.name}__{self.link.content_type_field.attname}": self.type_id,
                 f"{field.name}__{self.link.object_id}": self.object_id,
@@ -710,7 +724,8 @@ def create_federated_reverse_m2m_manager(field: Any, superclass: type | None = N
 
         def _apply_rel_filters(self, queryset: models.QuerySet) -> models.QuerySet:
             """Restrict a ``Prefetch`` queryset to this target's sources."""
-            return queryset._next_is_sticky().filter(**self.core_filters)
+            # _next_is_sticky() is private API (not in the stubs), as Django's managers use it.
+            return queryset._next_is_sticky().filter(**self.core_filters)  # type: ignore[attr-defined]
 
         def get_prefetch_querysets(
             self, instances: list[Any], querysets: list[models.QuerySet] | None = None
@@ -720,25 +735,12 @@ def create_federated_reverse_m2m_manager(field: Any, superclass: type | None = N
                 raise ValueError(
                     "querysets argument of get_prefetch_querysets() should have a length of 1."
                 )
-            queryset = querysets[0] if querysets else super().get_queryset()
+            # Any: _db and _next_is_sticky() are private QuerySet API, missing from the stubs.
+            queryset: Any = querysets[0] if querysets else super().get_queryset()
             using = queryset._db or router.db_for_read(source_model, instance=instances[0])
             link = self.link
             keys = {link.key(obj, field.for_concrete_model, using) for obj in instances}
-            by_type: dict[Any, list[str]] = defaultdict(list)
-            for type_id, object_id in keys:
-                by_type[type_id].append(object_id)
-            condition = Q(
-                *(
-                    Q(
-                        **{
-                            f"{field.name}__{link.content_type_field.attname}": type_id,
-                            f"{field.name}__{link.object_id}__in": object_ids,
-                        }
-                    )
-                    for type_id, object_ids in by_type.items()
-                ),
-                _connector=Q.OR,
-            )
+            condition = _rows_of_targets(link, keys, prefix=f"{field.name}__")
             queryset = queryset.using(using)._next_is_sticky().filter(condition)
             # The joined through table is aliased by its name (as Django's M2M prefetch uses).
             qn = connections[using].ops.quote_name
@@ -768,72 +770,41 @@ def create_federated_reverse_m2m_manager(field: Any, superclass: type | None = N
                 pks.append(obj.pk)
             return pks
 
-        def _rows(self, using: str) -> models.QuerySet:
-            return self.through._base_manager.using(using).filter(
-                **{
-                    self.link.content_type_field.attname: self.type_id,
-                    self.link.object_id: self.object_id,
-                }
-            )
-
-        def _check_through(self, method: str) -> None:
-            _check_auto_created(self.through, method)
-
-        def _uncache(self) -> None:
-            getattr(self.instance, "_prefetched_objects_cache", {}).pop(
-                self.prefetch_cache_name, None
-            )
-
-        def add(self, *objs: models.Model) -> None:
-            """Relate these source instances to the target."""
-            self._check_through("add")
-            using = router.db_for_write(self.through)
-            self._uncache()
+        def _fixed_side(self) -> dict[str, Any]:
             link = self.link
-            self.through._base_manager.using(using).bulk_create(
-                [
-                    self.through(
-                        **{
-                            link.source_field.attname: pk,
-                            link.content_type_field.attname: self.type_id,
-                            link.object_id: self.object_id,
-                        }
-                    )
-                    for pk in sorted(set(self._source_pks(objs)))  # lock order, as above
-                ],
-                ignore_conflicts=True,
-            )
+            return {link.content_type_field.attname: self.type_id, link.object_id: self.object_id}
 
-        add.alters_data = True  # type: ignore[attr-defined]
+        def _other_side(self, key: Any) -> dict[str, Any]:
+            return {self.link.source_field.attname: key}
 
-        def remove(self, *objs: models.Model) -> None:
-            """Unrelate these source instances from the target."""
-            self._check_through("remove")
-            using = router.db_for_write(self.through)
-            self._uncache()
-            self._rows(using).filter(
-                **{f"{self.link.source_field.attname}__in": self._source_pks(objs)}
-            ).delete()
+        def _matching(self, keys: Collection[Any]) -> Q:
+            return Q(**{f"{self.link.source_field.attname}__in": keys})
 
-        remove.alters_data = True  # type: ignore[attr-defined]
+        def _stored_keys(self, using: str) -> AbstractSet[Any]:
+            return set(self._rows(using).values_list(self.link.source_field.attname, flat=True))
 
-        def clear(self) -> None:
-            """Unrelate every source from the target."""
-            self._check_through("clear")
-            self._uncache()
-            self._rows(router.db_for_write(self.through)).delete()
+        def _keys_to_add(self, objs: Iterable[models.Model], using: str) -> list[Any]:
+            return sorted(set(self._source_pks(objs)))  # one lock order for concurrent adds
 
-        clear.alters_data = True  # type: ignore[attr-defined]
+        def _keys_to_remove(self, objs: Iterable[models.Model], using: str) -> list[Any]:
+            return self._source_pks(objs)
+
+        def _db_write(self) -> str:
+            return router.db_for_write(self.through)
 
         def _db_for_sources(self) -> str:
             hints = {"instance": self.instance} if isinstance(self.instance, models.Model) else {}
             return router.db_for_write(source_model, **hints)
 
+        def _write_source(self, method: str, kwargs: dict[str, Any]) -> Any:
+            """Run the source manager's ``method`` (``create``...) on the sources' database."""
+            self._check_through(method)
+            related = self.db_manager(self._db_for_sources())
+            return getattr(super(FederatedReverseManyToManyManager, related), method)(**kwargs)
+
         def create(self, **kwargs: Any) -> models.Model:
             """Create a source and relate it to the target, as Django's related managers do."""
-            self._check_through("create")
-            related = self.db_manager(self._db_for_sources())
-            obj = super(FederatedReverseManyToManyManager, related).create(**kwargs)
+            obj = self._write_source("create", kwargs)
             self.add(obj)
             return obj
 
@@ -841,10 +812,7 @@ def create_federated_reverse_m2m_manager(field: Any, superclass: type | None = N
 
         def get_or_create(self, **kwargs: Any) -> tuple[models.Model, bool]:
             """Get a related source, or create one and relate it."""
-            self._check_through("get_or_create")
-            related = self.db_manager(self._db_for_sources())
-            manager = super(FederatedReverseManyToManyManager, related)
-            obj, created = manager.get_or_create(**kwargs)
+            obj, created = self._write_source("get_or_create", kwargs)
             if created:  # a source that was found is related already
                 self.add(obj)
             return obj, created
@@ -853,10 +821,7 @@ def create_federated_reverse_m2m_manager(field: Any, superclass: type | None = N
 
         def update_or_create(self, **kwargs: Any) -> tuple[models.Model, bool]:
             """Update a related source, or create one and relate it."""
-            self._check_through("update_or_create")
-            related = self.db_manager(self._db_for_sources())
-            manager = super(FederatedReverseManyToManyManager, related)
-            obj, created = manager.update_or_create(**kwargs)
+            obj, created = self._write_source("update_or_create", kwargs)
             if created:
                 self.add(obj)
             return obj, created
@@ -880,27 +845,5 @@ def create_federated_reverse_m2m_manager(field: Any, superclass: type | None = N
             return await sync_to_async(self.update_or_create)(**kwargs)
 
         aupdate_or_create.alters_data = True  # type: ignore[attr-defined]
-
-        def set(self, objs: Iterable[models.Model], *, clear: bool = False) -> None:
-            """Make ``objs`` the sources relating to the target."""
-            self._check_through("set")
-            objs = tuple(objs)
-            using = router.db_for_write(self.through)
-            with transaction.atomic(using=using, savepoint=False):
-                if clear:
-                    self.clear()
-                    self.add(*objs)
-                    return
-                wanted = set(self._source_pks(objs))
-                current = set(
-                    self._rows(using).values_list(self.link.source_field.attname, flat=True)
-                )
-                self._uncache()
-                self._rows(using).filter(
-                    **{f"{self.link.source_field.attname}__in": current - wanted}
-                ).delete()
-                self.add(*[obj for obj in objs if obj.pk not in current])
-
-        set.alters_data = True  # type: ignore[attr-defined]
 
     return FederatedReverseManyToManyManager

@@ -1,0 +1,1 @@
+"""``FederatedManyToManyField``: the field, its through models, managers and checks."""
