@@ -13,6 +13,9 @@
 # PostgreSQL: uses $DATABASE_URL when set; otherwise starts a temporary cluster from the
 # server binaries (/usr/lib/postgresql/*/bin or PATH; $PG_BIN overrides) and removes it on exit.
 # Each pytest run gets FR_DB=sqlite or FR_DB=postgres (plus DATABASE_URL) in its environment.
+# Redis (tests/production): uses $REDIS_URL when set; otherwise starts a throwaway
+# redis-server on a free port of 127.0.0.1 (nothing saved to disk), stopped on exit, and
+# exports REDIS_URL to every pytest run. Without redis-server those tests skip (fail in CI).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -80,6 +83,8 @@ fi
 pg_dir=""
 pg_bin=""
 pg_started=""
+redis_dir=""
+redis_pid=""
 
 as_pg() {  # run a command as the postgres user when we are root
     if [ "$(id -u)" != 0 ]; then
@@ -100,6 +105,14 @@ cleanup() {
         fi
         rm -rf "$pg_dir"
         pg_dir=""
+    fi
+    if [ -n "$redis_pid" ]; then
+        { kill "$redis_pid" && wait "$redis_pid"; } 2> /dev/null || true
+        redis_pid=""
+    fi
+    if [ -n "$redis_dir" ]; then
+        rm -rf "$redis_dir"
+        redis_dir=""
     fi
 }
 trap cleanup EXIT
@@ -173,6 +186,46 @@ psycopg.connect(sys.argv[1], autocommit=True).execute("CREATE DATABASE federated
         "postgres://postgres@127.0.0.1:$port/postgres" || die "could not create the database"
     log "DATABASE_URL=$DATABASE_URL"
 }
+
+# --- Redis -------------------------------------------------------------------------------
+start_redis() {  # a daemonless redis-server in the foreground of a background job
+    local port attempt
+    local free_port='import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    local ping='import sys, redis; redis.Redis.from_url(sys.argv[1], socket_timeout=1).ping()'
+    redis_dir=$(mktemp -d "${TMPDIR:-/tmp}/fr-redis.XXXXXX")
+    log "starting temporary Redis ($(redis-server --version | cut -d' ' -f1-3)) in $redis_dir"
+    for attempt in 1 2 3; do
+        port=$("$VENV_PY" -c "$free_port")
+        redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+            --dir "$redis_dir" --daemonize no --logfile "$redis_dir/redis.log" \
+            < /dev/null > /dev/null 2>&1 &
+        redis_pid=$!
+        for _ in $(seq 50); do
+            kill -0 "$redis_pid" 2> /dev/null || break
+            if "$VENV_PY" -c "$ping" "redis://127.0.0.1:$port/0" 2> /dev/null; then
+                export REDIS_URL="redis://127.0.0.1:$port/0"
+                log "REDIS_URL=$REDIS_URL"
+                return 0
+            fi
+            sleep 0.1
+        done
+        { kill "$redis_pid" && wait "$redis_pid"; } 2> /dev/null || true
+        redis_pid=""
+        log "Redis did not start on port $port (attempt $attempt)"
+    done
+    tail -n 30 "$redis_dir/redis.log" >&2 || true
+    die "could not start Redis"
+}
+
+if [ -n "${REDIS_URL:-}" ]; then
+    log "REDIS_URL=$REDIS_URL (given)"
+elif command -v redis-server > /dev/null; then
+    start_redis
+elif [ "${CI:-}" = true ]; then
+    log "redis-server not found: tests/production will fail (Debian package redis-server)"
+else
+    log "redis-server not found: tests/production will skip (Debian package redis-server)"
+fi
 
 # --- run ---------------------------------------------------------------------------------
 failed=0
