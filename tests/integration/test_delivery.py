@@ -29,6 +29,7 @@ import pytest
 import requests
 
 from federated_relations import remote
+from federated_relations.client import FederationClient
 from federated_relations.models import ReceivedEvent
 from tests.integration.servers import (
     ROOT,
@@ -182,8 +183,11 @@ def test_a_peer_down_then_up_gets_every_event_once(sender_and_receiver):
 
     receiver.start()
     receiver.wait_ready()
-    # Nobody runs federation_deliver: the sender's own retries deliver everything.
-    wait_until(lambda: all(row["delivered"] for row in sender.outbox()), 30,
+    # Nobody runs federation_deliver: the sender's own retries deliver everything. Its
+    # circuit breaker opened while the receiver was down: the next trial comes within one
+    # cooldown (FederationClient.cooldown, 30 s) after the last failed one, then the backoff.
+    deadline = FederationClient.cooldown + 30
+    wait_until(lambda: all(row["delivered"] for row in sender.outbox()), deadline,
                "the sender to deliver once the receiver is back")
     ids = receiver.event_ids()
     assert len(ids) == len(pks)
