@@ -1,7 +1,8 @@
 """Load the batch endpoint of a real Django server on PostgreSQL from other processes.
 
 The server is one process: Django's threaded WSGI server (the one ``runserver`` uses, no
-autoreload) serving ``tests.library_app.urls`` on 127.0.0.1, ``DEBUG = False``, reading a
+autoreload), or with ``--gunicorn N`` gunicorn with N sync worker processes (``pip install
+gunicorn``), serving ``tests.library_app.urls`` on 127.0.0.1, ``DEBUG = False``, reading a
 PostgreSQL database of its own (``<DATABASE_URL name>_load``, created, migrated, seeded
 with ``--rows`` books and dropped at the end). The load comes from ``--concurrency``
 worker processes, each a closed loop of signed ``POST objects/library_app/book/batch/``
@@ -20,7 +21,7 @@ Usage (from the repository root; PostgreSQL as in ``run_tests.sh`` or the dev se
 
     DATABASE_URL=postgres://postgres@127.0.0.1:55432/h8 \\
         .venv/bin/python benchmarks/load_benchmark.py [--duration 20] [--concurrency 4]
-        [--memory-duration 60] [--rows 10000] [--write]
+        [--memory-duration 60] [--rows 10000] [--gunicorn N] [--write]
 
 ``--write`` replaces the "Load" section of ``benchmarks/README.md``.
 """
@@ -119,6 +120,35 @@ def _setup(database: str, rows: int) -> None:
     print(json.dumps({"pks": [book.pk for book in books]}), flush=True)
 
 
+def _serve_gunicorn(database: str, workers: int) -> None:
+    """Serve the federation URLs with ``workers`` gunicorn sync workers; print ``PORT <n>``."""
+    import socket
+
+    from gunicorn.app.base import BaseApplication
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    class Application(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"127.0.0.1:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "sync")
+            self.cfg.set("backlog", 128)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("loglevel", "warning")
+
+        def load(self) -> Any:
+            _configure(database)
+            from django.core.wsgi import get_wsgi_application
+
+            return get_wsgi_application()
+
+    print(f"PORT {port}", flush=True)
+    Application().run()
+
+
 def _serve(database: str) -> None:
     """Serve the federation URLs on a free port of 127.0.0.1; print ``PORT <n>``."""
     _configure(database)
@@ -207,10 +237,13 @@ def _load(base: str, pks: list[int], size: int, seconds: float, concurrency: int
 
 
 def _rss_kib(pid: int) -> int:
+    """Return the resident set of process ``pid`` and its children (gunicorn's workers)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        total = sum(_rss_kib(int(child)) for child in children.read().split())
     with open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+                return total + int(line.split()[1])
     raise RuntimeError("no VmRSS")
 
 
@@ -252,7 +285,23 @@ def _python(*args: str, database: str) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), *args, "--database", database]
 
 
-def run(duration: float, memory_duration: float, concurrency: int, rows: int) -> dict[str, Any]:
+def _wait_listening(port: int, timeout: float = 60.0) -> None:
+    """Wait until 127.0.0.1:``port`` accepts connections (gunicorn prints first)."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def run(duration: float, memory_duration: float, concurrency: int, rows: int,
+        gunicorn: int | None = None) -> dict[str, Any]:
     """Create, seed and serve the database; load it; return the figures."""
     url = urlsplit(os.environ["DATABASE_URL"])
     database = f"{url.path.lstrip('/') or 'federated_relations'}_load"
@@ -266,19 +315,23 @@ def run(duration: float, memory_duration: float, concurrency: int, rows: int) ->
         )
         pks = json.loads(setup.stdout.strip().splitlines()[-1])["pks"]
         server = subprocess.Popen(
-            _python("--serve", database=database), cwd=ROOT, stdout=subprocess.PIPE,
+            _python("--serve", *(["--gunicorn", str(gunicorn)] if gunicorn else []),
+                    database=database),
+            cwd=ROOT, stdout=subprocess.PIPE,
             text=True, stdin=subprocess.DEVNULL,
         )
         assert server.stdout is not None
         line = server.stdout.readline()
         if not line.startswith("PORT "):
             raise RuntimeError(f"the server did not start: {line!r}")
+        _wait_listening(int(line.split()[1]))
         base = f"http://127.0.0.1:{line.split()[1]}"
         _load(base, pks, 100, 3, concurrency)  # warm up: connections, caches
         figures: dict[str, Any] = {
             "rows": rows,
             "concurrency": concurrency,
             "duration": duration,
+            "gunicorn": gunicorn,
             "rss_start_kib": _rss_kib(server.pid),
             "sizes": [_load(base, pks, size, duration, concurrency) for size in BATCH_SIZES],
             "memory": _memory_run(base, pks, server.pid, memory_duration, concurrency),
@@ -304,14 +357,17 @@ def _server_version() -> str:
 
 def render(f: dict[str, Any]) -> str:
     """Return the Markdown section of ``benchmarks/README.md``."""
+    server = (f"gunicorn, {f['gunicorn']} sync worker processes" if f.get("gunicorn")
+              else "one server process, Django's threaded WSGI server")
     lines = [
         BEGIN,
         "## Load: the batch endpoint under load (PostgreSQL)",
         "",
-        "`benchmarks/load_benchmark.py`: one server process (Django's threaded WSGI server,",
-        f"`DEBUG = False`, PostgreSQL {f['postgres']}, `CONN_MAX_AGE` 600, {f['rows']:,} books)",
+        f"`benchmarks/load_benchmark.py`: {server}",
+        f"(`DEBUG = False`, PostgreSQL {f['postgres']}, `CONN_MAX_AGE` 600, {f['rows']:,} books)",
         f"loaded from {f['concurrency']} other processes on loopback, each a closed loop of",
-        "signed `POST objects/library_app/book/batch/` over one keep-alive connection,",
+        "signed `POST objects/library_app/book/batch/` over one keep-alive connection"
+        + (" (gunicorn's sync workers close it after each answer)," if f.get("gunicorn") else ","),
         f"{f['duration']:g} s per batch size; every answer checked (200, exactly the pks asked).",
         f"Measured on {f['machine']} (load generator and server share the CPUs, and other",
         "test runs were going on: the counts are exact, the times indicative).",
@@ -338,7 +394,8 @@ def render(f: dict[str, Any]) -> str:
         "",
         "```sh",
         "DATABASE_URL=postgres://postgres@127.0.0.1:55432/h8 \\",
-        "    .venv/bin/python benchmarks/load_benchmark.py --write",
+        "    .venv/bin/python benchmarks/load_benchmark.py"
+        + (f" --gunicorn {f['gunicorn']}" if f.get("gunicorn") else "") + " --write",
         "```",
         END,
     ]
@@ -356,14 +413,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--setup", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
+    parser.add_argument("--gunicorn", type=int, metavar="N",
+                        help="serve with gunicorn, N sync workers (default: threaded server)")
     args = parser.parse_args(argv)
     if args.setup:
         return _setup(args.database, args.rows)
+    if args.serve and args.gunicorn:
+        return _serve_gunicorn(args.database, args.gunicorn)
     if args.serve:
         return _serve(args.database)
     if "DATABASE_URL" not in os.environ:
         parser.error("set DATABASE_URL=postgres://user@host:port/name")
-    figures = run(args.duration, args.memory_duration, args.concurrency, args.rows)
+    figures = run(args.duration, args.memory_duration, args.concurrency, args.rows,
+                  args.gunicorn)
     print(json.dumps(figures, indent=2))
     section = render(figures)
     print(section)

@@ -5,7 +5,10 @@ client owns a ``requests.Session`` whose ``HTTPAdapter`` pools connections and r
 through urllib3's ``Retry`` (every endpoint is idempotent: batch lookups only read and
 events carry ids the receiver applies once), sends a timeout with every request, never
 follows redirects and stops reading an answer past ``max_response_bytes``. A circuit
-breaker makes a peer that keeps failing cost nothing for ``cooldown`` seconds. Every
+breaker makes a peer that keeps failing cost nothing for ``cooldown`` seconds. The
+breaker's state and each peer's discovery live in the cache of ``CACHE_ALIAS``
+(``shared_cache``), so every worker process of a server shares them; while that cache
+fails, each process carries on with its own. Every
 answer is checked by the protocol's ``AnswerValidator`` before it is returned, so callers
 get either well-formed data or a ``FederationError``:
 
@@ -22,16 +25,21 @@ get either well-formed data or a ``FederationError``:
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import math
 import re
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urljoin
 
 import requests
+from django.core.cache import caches
+from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -56,10 +64,59 @@ __all__ = [
     "NotExposed",
     "get_client",
     "reset_clients",
+    "shared_cache",
+    "shared_key",
 ]
+
+logger = logging.getLogger("federated_relations")
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+_CACHE_PREFIX = "federated_relations:v1"
+_SAFE_KEY_PART = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+T = TypeVar("T")
+
+
+def shared_key(*parts: str) -> str:
+    """Return the key of ``parts`` in the shared cache: ``federated_relations:v1:...``.
+
+    Parts that are not safe in every cache backend's keys (memcached: no spaces, at most
+    250 characters) are replaced by their SHA-256.
+    """
+    safe = [
+        part if _SAFE_KEY_PART.match(part) else hashlib.sha256(part.encode()).hexdigest()
+        for part in parts
+    ]
+    return ":".join([_CACHE_PREFIX, *safe])
+
+
+_outage = threading.Event()
+
+
+def shared_cache(operation: Callable[[Any], T], fallback: T) -> T:
+    """Return ``operation(cache of CACHE_ALIAS)``, or ``fallback`` if the backend fails.
+
+    What is shared through the cache (discoveries, circuit breakers, single-flight locks,
+    remote objects) can always be learned again from the peers, so a cache outage must
+    not fail a read: the error is logged once per outage and the caller goes on alone.
+    """
+    alias = federated_settings.CACHE_ALIAS
+    try:
+        result = operation(caches[alias])
+    except Exception as error:  # any backend's errors: Redis, memcached, database
+        if not _outage.is_set():
+            _outage.set()
+            logger.warning(
+                "The cache %r failed (%s: %s); each process keeps its own discoveries and "
+                "circuit breakers, and asks peers for what it does not know, until it "
+                "answers again.", alias, type(error).__name__, error,
+            )
+        return fallback
+    if _outage.is_set():
+        _outage.clear()
+        logger.info("The cache %r answers again.", alias)
+    return result
 
 
 class NotExposed(ProtocolError):
@@ -90,26 +147,68 @@ class _CircuitBreaker:
     While open, calls fail fast. Once the cooldown is over a single trial call goes
     through (others still fail fast); its success closes the circuit, its failure opens
     it for another cooldown.
+
+    With a ``key`` the state is the whole server's, in the shared cache: the count of
+    consecutive failures (``<key>:failures``), when the circuit opened (``<key>:opened``,
+    a ``clock()`` value: wall time, comparable across processes) and the reservation of
+    the trial (``<key>:trial``, taken with ``add`` for ``trial_timeout`` seconds, so a
+    process that dies during its trial does not hold it). One worker's failures open the
+    circuit for every worker. The attributes mirror what the cache said last, and carry
+    on alone while the cache fails.
     """
 
-    def __init__(self, threshold: int, cooldown: float, clock: Any = time.monotonic) -> None:
+    #: Seconds the shared state outlives its last change: a peer that nobody asked for
+    #: that long starts with a closed circuit.
+    memory = 3600
+
+    def __init__(self, threshold: int, cooldown: float, clock: Any = time.time, *,
+                 key: str | None = None, trial_timeout: int = 60) -> None:
         self.threshold = threshold
         self.cooldown = cooldown
         self.clock = clock
         self.failures = 0
         self.opened_at: float | None = None
         self.trial = False
+        self.key = key
+        self.trial_timeout = trial_timeout
         self._lock = threading.Lock()
+
+    def keys(self) -> list[str]:
+        """Return the keys of the shared state (none without a ``key``)."""
+        if self.key is None:
+            return []
+        return [f"{self.key}:failures", f"{self.key}:opened", f"{self.key}:trial"]
+
+    def _read_shared(self) -> dict[str, Any] | None:
+        """Mirror the shared state; return it (``{"opened", "trial"}``), None if unknown."""
+        if self.key is None:
+            return None
+        failures, opened, trial = self.keys()
+        found = shared_cache(lambda cache: cache.get_many([failures, opened, trial]), None)
+        if found is None:
+            return None
+        with self._lock:
+            self.failures = int(found.get(failures, 0))
+            self.opened_at = found.get(opened)
+        return {"opened": found.get(opened), "trial": trial in found}
 
     def before(self) -> bool:
         """Return whether a request may go out now (reserving the half-open trial)."""
+        self._read_shared()
         with self._lock:
             if self.opened_at is None:
                 return True
             if self.trial or self.clock() - self.opened_at < self.cooldown:
                 return False
             self.trial = True
-            return True
+        if self.key is not None and not shared_cache(
+            lambda cache: cache.add(f"{self.key}:trial", True, timeout=self.trial_timeout),
+            True,
+        ):
+            with self._lock:
+                self.trial = False  # another process has the trial
+            return False
+        return True
 
     def success(self) -> None:
         """Close the circuit."""
@@ -117,26 +216,59 @@ class _CircuitBreaker:
             self.failures = 0
             self.opened_at = None
             self.trial = False
+        if self.key is not None:
+            shared_cache(lambda cache: cache.delete_many(self.keys()), None)
 
     def failure(self) -> None:
         """Count a failure; open (or reopen) the circuit at the threshold."""
         with self._lock:
+            trial, self.trial = self.trial, False
             self.failures += 1
-            if self.trial or self.failures >= self.threshold:
-                self.opened_at = self.clock()
-            self.trial = False
+        if self.key is not None:
+            counted = shared_cache(self._count_failure, None)
+            if counted is not None:
+                with self._lock:
+                    self.failures = counted
+        if trial or self.failures >= self.threshold:
+            opened = self.clock()
+            with self._lock:
+                self.opened_at = opened
+            if self.key is not None:
+                shared_cache(lambda cache: cache.set(
+                    f"{self.key}:opened", opened, timeout=self.memory
+                ), None)
+        if trial:
+            self._release_trial()
+
+    def _count_failure(self, cache: Any) -> int:
+        key = f"{self.key}:failures"
+        if cache.add(key, 1, timeout=self.memory):
+            return 1
+        try:
+            return int(cache.incr(key))
+        except ValueError:  # expired between add() and incr()
+            cache.set(key, 1, timeout=self.memory)
+            return 1
 
     def release(self) -> None:
         """End a call that neither proved nor disproved the peer's health."""
         with self._lock:
-            self.trial = False
+            trial, self.trial = self.trial, False
+        if trial:
+            self._release_trial()
+
+    def _release_trial(self) -> None:
+        if self.key is not None:
+            shared_cache(lambda cache: cache.delete(f"{self.key}:trial"), None)
 
     @property
     def is_open(self) -> bool:
         """Return whether calls currently fail fast."""
+        shared = self._read_shared()
         with self._lock:
+            trial = self.trial or (shared is not None and shared["trial"])
             return self.opened_at is not None and (
-                self.trial or self.clock() - self.opened_at < self.cooldown
+                trial or self.clock() - self.opened_at < self.cooldown
             )
 
 
@@ -289,7 +421,12 @@ class FederationClient:
         self.timeout: float = float(timeout if timeout is not None else federated_settings.TIMEOUT)
         self._owns_session = session is None
         self.session = session if session is not None else _default_session(self.pool_size)
-        self.breaker = _CircuitBreaker(self.failure_threshold, self.cooldown)
+        self.breaker = _CircuitBreaker(
+            self.failure_threshold, self.cooldown, key=self._shared_key("breaker"),
+            # A trial is one request: connecting and the headers, then the body, each
+            # within the timeout.
+            trial_timeout=math.ceil(2 * self.timeout) + 1,
+        )
         self._answers = AnswerValidator(peer, self.url)
         self._discovery: dict[str, Any] | None = None
         self._discovery_lock = threading.Lock()
@@ -307,6 +444,9 @@ class FederationClient:
         """Close the pooled connections of a session this client created."""
         if self._owns_session:
             self.session.close()
+
+    def _shared_key(self, what: str) -> str:
+        return _peer_key(self.peer, self.url, what)
 
     # -- transport ---------------------------------------------------------------------
 
@@ -489,23 +629,43 @@ class FederationClient:
 
         ``{"protocol": 1, "project": <peer>, "max_batch": int, "types": [{"app_label",
         "model", "fields"}]}``; a peer speaking another version or calling itself by
-        another name than ours for it is a ``ProtocolError``.
+        another name than ours for it is a ``ProtocolError``. The answer is shared with
+        every worker through the cache for ``CACHE_TTL`` (300 s when that is 0): a
+        client finding it there does not ask.
         """
         discovery = self._discovery
         if discovery is not None:
             return discovery
         with self._discovery_lock:
-            if self._discovery is None:
+            discovery = self._discovery or self._shared_discovery()
+            if discovery is None:
                 _status, data = self._send("GET", "types/")
-                self._discovery = self._answers.discovery(data)
-            return self._discovery
+                discovery = self._answers.discovery(data)
+                key, ttl = self._shared_key("discovery"), federated_settings.CACHE_TTL or 300
+                shared_cache(lambda cache: cache.set(key, discovery, timeout=ttl), None)
+                self._discovery = discovery
+            return discovery
+
+    def _shared_discovery(self) -> dict[str, Any] | None:
+        """Keep and return the discovery another worker cached, if there is one."""
+        key = self._shared_key("discovery")
+        discovery = shared_cache(lambda cache: cache.get(key), None)
+        if isinstance(discovery, dict):
+            self._discovery = discovery
+            return discovery
+        return None
 
     def max_batch(self) -> int:
         """Return how many pks the peer accepts per batch lookup (from its discovery)."""
         return int(self.discover()["max_batch"])
 
-    def _page_size(self) -> int:
-        discovery = self._discovery
+    def page_size(self) -> int:
+        """Return the pks per batch request: the known ``max_batch``, else the default.
+
+        Known means discovered by this client or by any worker (the shared cache); the
+        peer is not asked.
+        """
+        discovery = self._discovery or self._shared_discovery()
         return int(discovery["max_batch"]) if discovery is not None else DEFAULT_MAX_BATCH
 
     def fetch(self, app_label: str, model: str, pks: Iterable[str]) -> dict[str, Any]:
@@ -527,7 +687,7 @@ class FederationClient:
         missing: list[str] = []
         start = 0
         while start < len(wanted):
-            size = self._page_size()
+            size = self.page_size()
             page = wanted[start:start + size]
             try:
                 _status, data = self._send("POST", path, payload={"pks": page})
@@ -555,7 +715,7 @@ class FederationClient:
         accepted: list[str] = []
         start = 0
         while start < len(events):
-            page = events[start:start + self._page_size()]
+            page = events[start:start + self.page_size()]
             _status, data = self._send("POST", "events/", payload={"events": page})
             accepted.extend(self._answers.acknowledgement(data, page))
             start += len(page)
@@ -630,6 +790,18 @@ def _error_of(data: Any) -> tuple[str | None, str | None]:
     )
 
 
+def _peer_key(peer: str, url: str, what: str) -> str:
+    """Return the shared cache key of ``what`` (discovery, breaker) of ``peer`` at ``url``."""
+    return shared_key("peer", peer, url, what)
+
+
+def _shared_keys(peer: str, url: str) -> list[str]:
+    """Return every key of what the workers share of ``peer`` at ``url``."""
+    breaker = _peer_key(peer, url, "breaker")
+    return [_peer_key(peer, url, "discovery"),
+            *(f"{breaker}:{part}" for part in ("failures", "opened", "trial"))]
+
+
 _clients: dict[str, FederationClient] = {}
 _clients_lock = threading.Lock()
 
@@ -665,8 +837,23 @@ def get_client(peer: str) -> FederationClient:
 
 @on_reload
 def reset_clients() -> None:
-    """Drop every cached client: new sessions, discoveries and closed circuits."""
+    """Drop every cached client: new sessions, discoveries and closed circuits.
+
+    What the workers share of the dropped clients' peers and of the configured ones is
+    forgotten too (the settings changed: what was learned of them may no longer hold).
+    """
     with _clients_lock:
-        for client in _clients.values():
-            client.close()
+        dropped = list(_clients.values())
         _clients.clear()
+    keys = []
+    for client in dropped:
+        client.close()
+        keys.extend(_shared_keys(client.peer, client.url))
+    try:
+        configured = federated_settings.PEERS
+    except ImproperlyConfigured:  # the new settings are invalid: nothing to ask or forget
+        return
+    for name, peer in configured.items():
+        keys.extend(_shared_keys(name, peer["URL"]))
+    if keys:
+        shared_cache(lambda cache: cache.delete_many(keys), None)

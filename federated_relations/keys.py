@@ -57,16 +57,21 @@ def pk_to_string(pk_field: models.Field | None, value: Any) -> str | None:
     if pk_field is not None:
         # Every reference of a prefetch comes through here, most with an integer pk: for
         # Django's own integer fields, to_python() and get_prep_value() are int().
-        plain = _PLAIN_INTEGER_FIELDS.get(type(pk_field))
-        if plain is None:
-            plain = _PLAIN_INTEGER_FIELDS[type(pk_field)] = _is_plain_integer(type(pk_field))
-        if plain and type(value) in (int, str):
+        if is_plain_integer_field(pk_field) and type(value) in (int, str):
             try:
                 return str(int(value))
             except ValueError:
                 pass  # let the field raise its own error
         value = pk_field.get_prep_value(pk_field.to_python(value))
     return str(value)
+
+
+def is_plain_integer_field(field: models.Field) -> bool:
+    """Return whether ``field`` converts values exactly as ``IntegerField`` does (``int()``)."""
+    plain = _PLAIN_INTEGER_FIELDS.get(type(field))
+    if plain is None:
+        plain = _PLAIN_INTEGER_FIELDS[type(field)] = _is_plain_integer(type(field))
+    return plain
 
 
 # {field class: whether it converts values exactly as IntegerField does}

@@ -18,15 +18,17 @@ from typing import Any, cast
 from django.core import signing as django_signing
 from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.lookups import In
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
 
 from .conf import federated_settings
 from .events import receive_events
-from .keys import pk_to_string
+from .keys import is_plain_integer_field, is_text_field, pk_to_string
 from .models import GenericContentType, ReceivedEvent
 from .protocol import (
     FILTER_BOOLEANS,
@@ -62,6 +64,7 @@ DEFAULT_LIMIT = 100
 MAX_SEARCH_LENGTH = 200
 MAX_SEARCH_WORDS = 10
 _CURSOR_SALT = "federated_relations.views.cursor"
+_RANGE_VALIDATORS = (MinValueValidator, MaxValueValidator)
 
 View = Callable[..., HttpResponse]
 
@@ -193,6 +196,68 @@ def _parse_pk(exposed: ExposedType, value: str) -> Any:
     return pk if pk is not None and canonical == value else None
 
 
+def _is_valid(field: models.Field, value: Any) -> bool:
+    try:
+        field.run_validators(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def _parse_pks(exposed: ExposedType, requested: list[str]) -> dict[str, Any]:
+    """Return ``{pk string: pk value}`` of the strings of ``requested`` that name a pk.
+
+    As ``_parse_pk`` for each string, in one pass for the usual integer keys: their
+    ``to_python()`` is ``int()`` and their canonical text ``str(int)`` (which no string
+    holding a NUL or a surrogate equals), and when their only validators are the range
+    ones, the smallest and largest value passing means that every value passes.
+    """
+    pk_field = exposed.model._meta.pk
+    if not is_plain_integer_field(pk_field):
+        parsed = ((text, _parse_pk(exposed, text)) for text in requested)
+        return {text: value for text, value in parsed if value is not None}
+    values = {}
+    for text in requested:
+        try:
+            number = int(text)
+        except ValueError:
+            continue
+        if str(number) == text:
+            values[text] = number
+    if not values:
+        return values
+    monotone = all(type(validator) in _RANGE_VALIDATORS for validator in pk_field.validators)
+    bounds = {min(values.values()), max(values.values())}
+    if monotone and all(_is_valid(pk_field, bound) for bound in bounds):
+        return values
+    return {text: number for text, number in values.items() if _is_valid(pk_field, number)}
+
+
+class _PkIn(In):
+    """``pk IN (...)`` that PostgreSQL receives as ``pk = ANY(%s)``: one array parameter.
+
+    Django writes one placeholder per value, and psycopg parses such a query anew on
+    every execution (it caches only queries of at most 50 parameters): for a batch of
+    500 pks that parsing costs more than the database's own work. Up to 50 values the
+    cached ``IN`` is the cheaper one.
+    """
+
+    #: psycopg's ``MAX_CACHED_STATEMENT_PARAMS``.
+    cached_params = 50
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, Any]:
+        field = self.lhs.output_field
+        # Text keys as text[]: a cast to varchar(n)[] would cut longer strings to n.
+        db_type = (None if len(self.rhs) <= self.cached_params
+                   else "text" if is_text_field(field) else field.db_type(connection))
+        if db_type is None:
+            return self.as_sql(compiler, connection)
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        values = [field.get_db_prep_value(value, connection, prepared=True)
+                  for value in self.rhs]
+        return f"{lhs} = ANY(%s::{db_type}[])", [*lhs_params, values]
+
+
 @_endpoint("POST")
 def batch(request: HttpRequest, sender: str, app_label: str, model: str) -> HttpResponse:
     """Answer a batch lookup: the requested objects that exist and the pks that do not."""
@@ -204,15 +269,13 @@ def batch(request: HttpRequest, sender: str, app_label: str, model: str) -> Http
             f"'pks' must be a list of non-empty strings of at most {MAX_PK_LENGTH} characters.",
         )
     requested = list(dict.fromkeys(pks))
-    values = {}
-    for pk in requested:
-        value = _parse_pk(exposed, pk)
-        if value is not None:
-            values[pk] = value
+    values = _parse_pks(exposed, requested)
     found = {}
     if values:
-        manager = exposed.model._base_manager
-        for obj in manager.filter(pk__in=list(values.values())):
+        meta = exposed.model._meta
+        pk_column = meta.pk.get_col(meta.db_table)
+        lookup = _PkIn(pk_column, list(values.values()))
+        for obj in exposed.model._base_manager.filter(lookup):
             data = serialize(obj, exposed)
             found[str(data["pk"])] = data
     return _json({

@@ -247,7 +247,7 @@ def test_send_events(client, monkeypatch):
 def test_send_events_in_pages(client, adapter, monkeypatch):
     _receiver_module(monkeypatch)
     client.discover()
-    monkeypatch.setattr(client, "_page_size", lambda: 2)
+    monkeypatch.setattr(client, "page_size", lambda: 2)
     events = [_event() for _ in range(5)]
     assert client.send_events(events)["accepted"] == [e["id"] for e in events]
     assert len(adapter.sent) == 1 + 3

@@ -2,7 +2,8 @@
 
 ``production`` (session) migrates one template database on ``DATABASE_URL``'s server,
 copies it for each server, and starts ``peer`` (150 exposed books) and ``client`` (100
-bookmarks of them, the page of ``urls.page``), each as ``gunicorn -w 4`` on a free port of
+bookmarks of them, the page of ``urls.page``, and 100 of books of ``dead``, a peer that
+nothing answers at: its port is closed), each as ``gunicorn -w 4`` on a free port of
 127.0.0.1, sharing ``REDIS_URL``'s Redis under a key prefix per server. They always stop
 at the end of the session, also when a test or the start fails, and their databases and
 keys are deleted.
@@ -64,7 +65,7 @@ def production() -> Iterator[Profile]:
     run = uuid.uuid4().hex[:8]
     base = urlsplit(os.environ["DATABASE_URL"]).path.lstrip("/") or "federated_relations"
     workdir = Path(tempfile.mkdtemp(prefix="fr-production-"))
-    ports = {"client": free_port(), "peer": free_port()}
+    ports = {"client": free_port(), "peer": free_port(), "dead": free_port()}
     federations = {
         "peer": {
             "PROJECT_NAME": "peer",
@@ -76,6 +77,8 @@ def production() -> Iterator[Profile]:
         "client": {
             "PROJECT_NAME": "client",
             "PEERS": {"peer": {"URL": f"http://127.0.0.1:{ports['peer']}/federation/",
+                               "KEY": KEY},
+                      "dead": {"URL": f"http://127.0.0.1:{ports['dead']}/federation/",
                                "KEY": KEY}},
             "TIMEOUT": 5.0,
             "CACHE_ALIAS": "default",
@@ -112,6 +115,7 @@ def production() -> Iterator[Profile]:
             *({"title": f"Peer book {i:03}", "price": f"{i}.00"} for i in range(1, BOOKS + 1)),
         )
         client.refer("peer", "library_app.Book", pks[:PAGE_SIZE])
+        client.refer("dead", "library_app.Book", [str(pk) for pk in range(1, PAGE_SIZE + 1)])
         profile = Profile(client=client, peer=peer, book_pks=pks[:PAGE_SIZE])
         profile.reset()
         yield profile

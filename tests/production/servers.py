@@ -42,13 +42,17 @@ _ITEM = re.compile(r'<li data-pk="([^"]*)" data-available="([01])">(.*?)</li>')
 
 
 class GunicornServer(PeerServer):
-    """A server run as ``gunicorn -w 4`` (sync workers) on 127.0.0.1:``port``."""
+    """A server run as ``gunicorn -w 4`` (sync workers) on 127.0.0.1:``port``.
+
+    ``worker_count`` other than 4 is for the benchmark's comparison (1 worker vs 4).
+    """
 
     def __init__(
         self, name: str, workdir: Path, federation: dict[str, Any], *,
-        database: str, redis_url: str, key_prefix: str, port: int,
+        database: str, redis_url: str, key_prefix: str, port: int, worker_count: int = WORKERS,
     ) -> None:
         super().__init__(name, workdir, federation)
+        self.worker_count = worker_count
         self.database = database
         self.redis_url = redis_url
         self.key_prefix = key_prefix
@@ -71,7 +75,7 @@ class GunicornServer(PeerServer):
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "gunicorn",
-                "--workers", str(WORKERS), "--worker-class", "sync",
+                "--workers", str(self.worker_count), "--worker-class", "sync",
                 "--bind", f"127.0.0.1:{self.port}",
                 # Stopped within PeerServer.stop's 5 s; an orphaned worker exits in 15 s.
                 "--graceful-timeout", "3", "--timeout", "30",
@@ -93,7 +97,7 @@ class GunicornServer(PeerServer):
         ready: list[str] = []
 
         def read() -> None:
-            while len(ready) < WORKERS and (line := stdout.readline()):
+            while len(ready) < self.worker_count and (line := stdout.readline()):
                 if line.startswith("READY "):
                     ready.append(line)
 
@@ -101,10 +105,10 @@ class GunicornServer(PeerServer):
         started = time.monotonic()
         reader.start()
         reader.join(timeout)
-        if len(ready) < WORKERS:
+        if len(ready) < self.worker_count:
             raise RuntimeError(
-                f"{self.name}: {len(ready)} of {WORKERS} gunicorn workers started within "
-                f"{time.monotonic() - started:.0f} s:\n{self.log()}"
+                f"{self.name}: {len(ready)} of {self.worker_count} gunicorn workers started "
+                f"within {time.monotonic() - started:.0f} s:\n{self.log()}"
             )
         self.session.get(self.base + "_test/control/", timeout=30).raise_for_status()
 
@@ -132,14 +136,18 @@ class GunicornServer(PeerServer):
         seen: dict[int, int] = {}
         for _ in range(bursts):
             answers = _concurrently(
-                2 * WORKERS, lambda _: requests.get(
+                2 * self.worker_count, lambda _: requests.get(
                     self.base + "_test/worker/", params={"hold": hold}, timeout=30
                 ).json(),
             )
             seen.update((answer["pid"], answer["master"]) for answer in answers)
-            if len(seen) >= WORKERS:
+            if len(seen) >= self.worker_count:
                 break
         return seen
+
+    def sent(self) -> dict[str, int]:
+        """Return ``{"PEER METHOD endpoint": count}`` of the requests sent to peers."""
+        return self.session.get(self.base + "_test/control/", timeout=10).json()["sent"]
 
     def cache_keys(self) -> list[str]:
         """Return this server's keys in Redis (``RedisCache``'s, ``<prefix>:<version>:…``)."""
@@ -177,9 +185,12 @@ class Profile:
     peer: GunicornServer
     book_pks: list[str]
 
-    def page(self, hold: float = 0.0) -> Page:
-        """Render the client's page once (``hold``: keep its worker busy that long after)."""
-        response = requests.get(self.client.base + "page/", params={"hold": hold}, timeout=60)
+    def page(self, hold: float = 0.0, project: str = "") -> Page:
+        """Render the client's page once (``hold``: keep its worker busy that long after;
+        ``project``: only the references to that peer's objects)."""
+        response = requests.get(
+            self.client.base + "page/", params={"hold": hold, "project": project}, timeout=60
+        )
         response.raise_for_status()
         items = [
             (pk, available == "1", html.unescape(text))
@@ -187,7 +198,7 @@ class Profile:
         ]
         return Page(int(response.headers["X-Worker-Pid"]), items)
 
-    def burst(self, n: int, hold: float = 0.0) -> Burst:
+    def burst(self, n: int, hold: float = 0.0, project: str = "") -> Burst:
         """Render the page ``n`` times at once (released together); count the peer's work.
 
         The count is of every federation request the peer's workers served while the
@@ -199,7 +210,7 @@ class Profile:
 
         def render(_: int) -> Page:
             release.wait(timeout=30)
-            return self.page(hold)
+            return self.page(hold, project)
 
         pages = _concurrently(n, render)
         return Burst(pages, Counter(self.peer.served()) - before)
@@ -207,8 +218,9 @@ class Profile:
     def reset(self) -> None:
         """Empty the client's shared cache and reset the peer's counters and misbehaviour.
 
-        What each worker keeps in its own memory (its HTTP clients, and with them
-        discovery and circuit breaker state today) is not reset.
+        The shared cache holds the peers' discoveries and circuit breakers too: they start
+        afresh. What each worker keeps in its own memory (its HTTP clients and the
+        discoveries they read) is not reset.
         """
         self.client.clear_cache()
         self.peer.control()

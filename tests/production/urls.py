@@ -2,7 +2,8 @@
 
 The controls are the integration peers' (``tests.integration.peer_urls``), except the
 request counters: those live in Redis, so that ``_test/control/`` counts what every
-worker of the server served, not what the one that answers did.
+worker of the server served (``served``) and sent to its peers (``sent``), not what the
+one that answers did.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.urls import include, path
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 
+from federated_relations.signals import peer_request
 from tests.integration.peer_urls import _body, create, refer
 from tests.library_app.models import Bookmark
 from tests.production import PAGE_SIZE
@@ -38,6 +40,18 @@ def _served_key() -> str:
 
 def _mode_key() -> str:
     return f"{settings.PRODUCTION_KEY_PREFIX}-mode"
+
+
+def _sent_key() -> str:
+    return f"{settings.PRODUCTION_KEY_PREFIX}-sent"
+
+
+def _count_sent(sender: object, *, peer: str, method: str, path: str, **kwargs: object) -> None:
+    """Count each request this worker sends to a peer (one per request, not per retry)."""
+    _redis().hincrby(_sent_key(), f"{peer} {method} {path}", 1)
+
+
+peer_request.connect(_count_sent, weak=False, dispatch_uid="production-sent")
 
 
 class SharedChaosMiddleware:
@@ -71,11 +85,12 @@ def control(request: HttpRequest) -> JsonResponse:
         if body.get("garbage") is not None:
             mode["garbage"] = body["garbage"]
         pipe = client.pipeline()
-        pipe.delete(_served_key(), _mode_key())
+        pipe.delete(_served_key(), _mode_key(), _sent_key())
         pipe.hset(_mode_key(), mapping=mode)
         pipe.execute()
     served = {name: int(count) for name, count in client.hgetall(_served_key()).items()}
-    return JsonResponse({"served": served, "mode": client.hgetall(_mode_key())})
+    sent = {name: int(count) for name, count in client.hgetall(_sent_key()).items()}
+    return JsonResponse({"served": served, "sent": sent, "mode": client.hgetall(_mode_key())})
 
 
 def worker(request: HttpRequest) -> JsonResponse:
@@ -92,13 +107,17 @@ def _item(mark: Bookmark) -> tuple[str, int, str]:
 
 
 def page(request: HttpRequest) -> HttpResponse:
-    """Render the first ``PAGE_SIZE`` bookmarks' targets, prefetched, as a list.
+    """Render the first ``PAGE_SIZE`` bookmarks' targets (of peer ``project``, if given),
+    prefetched, as a list.
 
     Each item carries the target's pk and availability, and the response the worker's pid
     (``X-Worker-Pid``); ``hold`` keeps the worker busy after rendering, so that concurrent
     requests spread over the workers.
     """
-    bookmarks = Bookmark.objects.order_by("pk").prefetch_related("target")[:PAGE_SIZE]
+    bookmarks = Bookmark.objects.order_by("pk").prefetch_related("target")
+    if request.GET.get("project"):
+        bookmarks = bookmarks.filter(content_type__project=request.GET["project"])
+    bookmarks = bookmarks[:PAGE_SIZE]
     items = format_html_join(
         "\n", '<li data-pk="{}" data-available="{}">{}</li>', map(_item, bookmarks)
     )
