@@ -6,10 +6,14 @@ IDs (the ``gm2m.E…`` numbers are kept for ``FederatedManyToManyField``):
   declares is longer than its ``pk_maxlength`` (or its through model's id column).
 * ``E101``–``E110`` its ``through`` model and ``through_fields`` (gm2m E101–E110).
 * ``E201``–``E205`` its reverse accessors and query names (gm2m E201–E205).
+* ``E111`` its ``tenant_field`` names no field of the source; its custom through model
+  declares no tenant (``E112``), has a unique constraint without it (``E113``) or a primary
+  key without it (``W114``): see docs/multitenant.md.
 * ``E301`` a ``FederatedForeignKey``'s object id field does not exist.
 * ``E302`` its content type field does not exist; ``E303`` it is not a ``ForeignKey``;
   ``E304`` it is not a ``ForeignKey`` to ``GenericContentType``.
 * ``E305`` a ``FederatedRelation``'s model has no matching ``FederatedForeignKey``.
+* ``E307`` a ``FederatedRelation``'s ``tenant_field`` names no field of its rows' model.
 * ``E401`` the ``FEDERATION`` settings are malformed.
 * ``E402`` ``FEDERATION['EXPOSE']`` names a model that is not installed;
   ``E403`` it names a field that the model does not have.

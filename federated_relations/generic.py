@@ -39,6 +39,13 @@ from . import resolver
 from .keys import ObjectIdExact, RelationExact, RelationIn
 from .models import GenericContentType
 from .reverse_related import FederatedRel
+from .tenancy import (
+    CrossTenantError,
+    object_id_exact_for,
+    same_tenant,
+    tenant_field_of,
+    tenant_of,
+)
 
 __all__ = [
     "REMOTE_DELETE_HANDLERS",
@@ -401,16 +408,58 @@ class FederatedRelation(GenericRelation):
     Its joins match only rows whose type is this project's type of the model, so a row
     pointing at a peer's object with pk 100 never joins the local object with pk 100.
     Object ids stored as text join typed primary keys by casting the pk (``keys``).
+
+    ``tenant_field`` names the rows' tenant field (default: their model's ``TenantMeta``);
+    when this model has a tenant too, joins compare both (``tenancy``), the manager reads
+    and writes the instance's tenant and refuses rows of another.
     """
 
     rel_class = FederatedRel
+
+    def __init__(self, *args: Any, tenant_field: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tenant_field = tenant_field
 
     def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
         """Name the field by its public path, ``federated_relations.fields``."""
         name, path, args, kwargs = super().deconstruct()
         if path == f"{__name__}.FederatedRelation":
             path = "federated_relations.fields.FederatedRelation"
+        if self.tenant_field is not None:
+            kwargs["tenant_field"] = self.tenant_field
         return name, path, args, kwargs
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        """Add the check of ``tenant_field`` (E307) to ``GenericRelation``'s."""
+        return [*super().check(**kwargs), *self._check_tenant_field()]
+
+    def _check_tenant_field(self) -> list[checks.CheckMessage]:
+        rows = self.remote_field.model
+        if self.tenant_field is None or not isinstance(rows, ModelBase):
+            return []
+        try:
+            tenant_field_of(rows, self.tenant_field)
+        except FieldDoesNotExist:
+            return [
+                checks.Error(
+                    f"tenant_field={self.tenant_field!r} names no field of "
+                    f"'{rows._meta.label}'.",
+                    obj=self,
+                    id="federated_relations.E307",
+                )
+            ]
+        return []
+
+    def tenant_fields(self) -> tuple[models.Field, models.Field] | None:
+        """Return (the rows' tenant field, this model's), or None unless both have one."""
+        try:
+            model_tenant = tenant_field_of(self.model)
+            rows_tenant = tenant_field_of(self.remote_field.model, self.tenant_field)
+        except FieldDoesNotExist:
+            return None  # reported by the checks (E307)
+        if model_tenant is None or rows_tenant is None:
+            return None
+        return rows_tenant, model_tenant
 
     def _is_matching_generic_foreign_key(self, field: Any) -> bool:
         return (
@@ -466,8 +515,11 @@ class FederatedRelation(GenericRelation):
                 field = related_model._meta.get_field(self.object_id_field_name)
             except FieldDoesNotExist:
                 return  # reported by the check of the relation (E305), not at import
-            # The object id of a FederatedForeignKey: a concrete field.
-            cast(models.Field, field).register_lookup(ObjectIdExact)  # on this instance only
+            # The object id of a FederatedForeignKey: a concrete field. Its exclude()
+            # subqueries correlate the tenants too when the rows have one.
+            tenant = self.tenant_fields()
+            lookup = object_id_exact_for(tenant[0].name if tenant else None)
+            cast(models.Field, field).register_lookup(lookup)  # on this instance only
 
         lazy_related_operation(register_object_id_lookup, cls, self.remote_field.model)
 
@@ -498,7 +550,7 @@ class FederatedRelation(GenericRelation):
     def get_extra_restriction(  # type: ignore[override]
         self, alias: str | None, remote_alias: str
     ) -> WhereNode:
-        """Return the ON condition: this project's type, and object id = pk.
+        """Return the ON condition: this project's type, object id = pk (and tenant = tenant).
 
         ``alias`` is the table of this model and ``remote_alias`` the referencing table;
         Django passes ``alias=None`` for exclude() subqueries, which join on their own.
@@ -517,6 +569,10 @@ class FederatedRelation(GenericRelation):
                     object_id_field.get_col(remote_alias), self.model._meta.pk.get_col(alias)
                 )
             )
+            tenants = self.tenant_fields()
+            if tenants is not None:
+                rows_tenant, model_tenant = tenants
+                conditions.append(same_tenant(rows_tenant, remote_alias, model_tenant, alias))
         return WhereNode(conditions, connector=AND)
 
     def bulk_related_objects(
@@ -575,6 +631,77 @@ def create_federated_related_manager(superclass: type, rel: Any) -> type:
                 f"{self.content_type_field_name}__pk": self.content_type.id,
                 self.object_id_field_name: self.pk_val,
             }
+            #: ``{rows' tenant column: the instance's tenant}`` when both have a tenant.
+            self.tenant: dict[str, Any] = {}
+            tenants = rel.field.tenant_fields()
+            if tenants is not None:
+                rows_tenant, model_tenant = tenants
+                self.rows_tenant = rows_tenant
+                self.tenant = {rows_tenant.attname: tenant_of(instance, model_tenant)}
+                self.core_filters.update(self.tenant)
+
+        def _check_tenant(self, obj: Any) -> None:
+            if self.tenant and isinstance(obj, self.model):
+                ((column, tenant),) = self.tenant.items()
+                if getattr(obj, column) != tenant:
+                    raise CrossTenantError(
+                        f"Cannot relate {obj!r} (tenant {getattr(obj, column)!r}) to "
+                        f"{self.instance!r} (tenant {tenant!r}): they belong to different "
+                        "tenants."
+                    )
+
+        def _with_tenant(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+            """Return create()'s kwargs with the instance's tenant, refusing another one."""
+            if not self.tenant:
+                return kwargs
+            ((column, tenant),) = self.tenant.items()
+            name = self.rows_tenant.name
+            if name in kwargs or column in kwargs:
+                given = kwargs.get(column, kwargs.get(name))
+                if getattr(given, "pk", given) != tenant:
+                    raise CrossTenantError(
+                        f"Cannot create a {self.model._meta.object_name} of tenant "
+                        f"{given!r} for {self.instance!r} (tenant {tenant!r})."
+                    )
+                return kwargs
+            return {**kwargs, column: tenant}
+
+        def add(self, *objs: Any, bulk: bool = True) -> None:
+            for obj in objs:
+                self._check_tenant(obj)
+            super().add(*objs, bulk=bulk)
+
+        add.alters_data = True  # type: ignore[attr-defined]
+
+        def create(self, **kwargs: Any) -> Any:
+            return super().create(**self._with_tenant(kwargs))
+
+        create.alters_data = True  # type: ignore[attr-defined]
+
+        def get_or_create(self, **kwargs: Any) -> Any:
+            return super().get_or_create(**self._with_tenant(kwargs))
+
+        get_or_create.alters_data = True  # type: ignore[attr-defined]
+
+        def update_or_create(self, **kwargs: Any) -> Any:
+            return super().update_or_create(**self._with_tenant(kwargs))
+
+        update_or_create.alters_data = True  # type: ignore[attr-defined]
+
+        def get_prefetch_querysets(
+            self, instances: list[Any], querysets: list[models.QuerySet] | None = None
+        ) -> Any:
+            """Load the rows of ``instances``, filtered on their tenants when rows have one."""
+            if self.tenant and not (querysets and len(querysets) != 1):
+                tenants = rel.field.tenant_fields()
+                assert tenants is not None  # self.tenant says both have one
+                rows_tenant, model_tenant = tenants
+                queryset = (
+                    querysets[0] if querysets else super(generic_manager, self).get_queryset()
+                )
+                of_tenants = {tenant_of(i, model_tenant) for i in instances}
+                querysets = [queryset.filter(**{f"{rows_tenant.attname}__in": of_tenants})]
+            return super().get_prefetch_querysets(instances, querysets)
 
         def __call__(self, *, manager: str) -> Any:
             manager_class = create_federated_related_manager(

@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "tests.m2m_app",
     "tests.admin_app",
     "tests.library_app",
+    "tests.tenant_app",
 ]
 
 MIDDLEWARE = [

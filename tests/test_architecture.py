@@ -152,7 +152,7 @@ def test_the_graph_sees_the_layers():
 
 #: The layers of docs/architecture.md, bottom first: a module never imports a higher one.
 LAYERS = [
-    "conf exceptions signals failures keys reverse_related",
+    "conf exceptions signals failures keys reverse_related tenancy",
     "protocol client signing registry",
     "peers",
     "objects",

@@ -4,6 +4,10 @@
   through model's id column).
 * ``E101``–``E110`` its ``through`` model and ``through_fields`` (gm2m E101–E110).
 * ``E201``–``E205`` its reverse accessors and query names (gm2m E201–E205).
+* ``E111``–``E113``, ``W114`` its tenant: ``E111`` ``tenant_field`` names no field of the
+  source; a custom through model of a tenant-aware field declares no tenant (``E112``),
+  has a unique constraint without it (``E113``) or a primary key without it (``W114``):
+  Citus distributes a table only if every unique constraint holds the tenant column.
 """
 
 from __future__ import annotations
@@ -14,7 +18,14 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.core import checks
 from django.core.exceptions import FieldDoesNotExist
 
-__all__ = ["check_reverse_relations", "check_target_pk_lengths", "check_through_model"]
+from ..tenancy import tenant_field_of
+
+__all__ = [
+    "check_reverse_relations",
+    "check_target_pk_lengths",
+    "check_tenant_columns",
+    "check_through_model",
+]
 
 
 def check_through_model(field: Any) -> list[checks.CheckMessage]:
@@ -314,3 +325,82 @@ def check_target_pk_lengths(field: Any) -> list[checks.CheckMessage]:
         )
     return errors
 
+
+
+def _unique_column_sets(opts: Any) -> list[tuple[str, list[str]]]:
+    """Return ``(description, columns)`` of each unique constraint of a model but its pk."""
+    found = []
+    for names in opts.unique_together:
+        fields = [opts.get_field(name) for name in names]
+        found.append((f"unique_together {tuple(names)}", [f.column for f in fields]))
+    for constraint in opts.constraints:
+        names = getattr(constraint, "fields", ())
+        if names and type(constraint).__name__ == "UniqueConstraint":
+            fields = [opts.get_field(name) for name in names]
+            found.append((f"constraint {constraint.name!r}", [f.column for f in fields]))
+    for field in opts.concrete_fields:
+        if field.unique and not field.primary_key:
+            found.append((f"unique field {field.name!r}", [field.column]))
+    return found
+
+
+def check_tenant_columns(field: Any) -> list[checks.CheckMessage]:
+    """Check the tenant of a tenant-aware field and its custom through model (E111–W114)."""
+    try:
+        source_tenant = field.source_tenant_field
+    except FieldDoesNotExist:
+        return [
+            checks.Error(
+                f"tenant_field={field.tenant_field!r} names no field of "
+                f"'{field.model._meta.label}'.",
+                hint="Name the source's tenant column (a field name, attname or column).",
+                obj=field,
+                id="federated_relations.E111",
+            )
+        ]
+    through = field.remote_field.through
+    if source_tenant is None or not hasattr(through, "_meta") or through._meta.auto_created:
+        return []  # the auto-created through model carries the tenant (m2m.through)
+    label = through._meta.label
+    try:
+        tenant = tenant_field_of(through)
+    except FieldDoesNotExist:
+        tenant = None
+    if tenant is None:
+        return [
+            checks.Error(
+                f"'{field.model._meta.label}.{field.name}' is tenant-aware, but its through "
+                f"model '{label}' declares no tenant column.",
+                hint="Give it the source's tenant column and declare it: class TenantMeta: "
+                "tenant_field_name = '<column>' (a django-multitenant TenantModel does).",
+                obj=through,
+                id="federated_relations.E112",
+            )
+        ]
+    errors: list[checks.CheckMessage] = []
+    for description, columns in _unique_column_sets(through._meta):
+        if tenant.column not in columns:
+            errors.append(
+                checks.Error(
+                    f"The {description} of '{label}' lacks the tenant column "
+                    f"'{tenant.column}': Citus cannot distribute the table on it.",
+                    hint=f"Add '{tenant.name}' to it (first, for the index's sake).",
+                    obj=through,
+                    id="federated_relations.E113",
+                )
+            )
+    pk = through._meta.pk
+    pk_columns = [f.column for f in getattr(pk, "fields", None) or [pk]]
+    if tenant.column not in pk_columns:
+        errors.append(
+            checks.Warning(
+                f"The primary key of '{label}' ({', '.join(pk_columns)}) lacks the tenant "
+                f"column '{tenant.column}': Citus wants it in the primary key.",
+                hint="Declare pk = models.CompositePrimaryKey(...) with the tenant, or make "
+                "the database key (tenant, id) with federated_relations.citus."
+                "DistributeFederatedRelation in a migration.",
+                obj=through,
+                id="federated_relations.W114",
+            )
+        )
+    return errors

@@ -14,6 +14,7 @@ from typing import Any, cast
 import django
 from django.apps import apps as global_apps
 from django.core import checks
+from django.core.exceptions import FieldDoesNotExist
 from django.db import DEFAULT_DB_ALIAS, models
 from django.db.models.deletion import CASCADE
 from django.db.models.fields.related import (  # type: ignore[attr-defined]  # not in the stubs
@@ -32,7 +33,13 @@ from ..generic import FederatedRelation
 from ..keys import pk_to_string
 from ..lookups import targets_path_info
 from ..reverse_related import FederatedManyToManyRel
-from .checks import check_reverse_relations, check_target_pk_lengths, check_through_model
+from ..tenancy import declared_tenant_name, tenant_field_of
+from .checks import (
+    check_reverse_relations,
+    check_target_pk_lengths,
+    check_tenant_columns,
+    check_through_model,
+)
 from .descriptors import FederatedManyToManyDescriptor, ReverseFederatedManyToManyDescriptor
 from .through import ThroughLink, create_federated_through_model
 
@@ -92,6 +99,7 @@ class FederatedManyToManyField(RelatedField):
         for_concrete_model: bool = True,
         verbose_name: Any = None,
         blank: bool = False,
+        tenant_field: str | None = None,
         **kwargs: Any,
     ) -> None:
         for model in related_models:
@@ -139,6 +147,22 @@ class FederatedManyToManyField(RelatedField):
         #: {target model: its FederatedManyToManyReverse}
         self.reverse_fields: dict[type[models.Model], FederatedManyToManyReverse] = {}
         self._link: ThroughLink | None = None
+        #: The source's tenant field as declared (``None``: the ``TenantMeta``'s, if any).
+        self.tenant_field = tenant_field
+
+    @property
+    def source_tenant_field(self) -> models.Field | None:
+        """Return the source's tenant field: ``tenant_field``, or its ``TenantMeta``'s."""
+        return tenant_field_of(self.model, self.tenant_field)
+
+    def _tenant_declared_later(self, cls: type[models.Model]) -> bool:
+        """Whether the source's tenant field is declared after this field (not there yet)."""
+        name = self.tenant_field or declared_tenant_name(cls)
+        if name is None:
+            return False
+        return not any(
+            name in (f.name, f.attname, f.column) for f in cls._meta.concrete_fields
+        )
 
     # -- declaration ----------------------------------------------------------------------
 
@@ -160,7 +184,16 @@ class FederatedManyToManyField(RelatedField):
         if self.target_related_query_name_init:
             self.target_related_query_name = self.target_related_query_name_init % labels
         through = self.remote_field.through
-        if through is None:
+        if through is None and self._tenant_declared_later(cls):
+            # The through table copies the tenant column: create it once the class has
+            # all its fields (when the model is registered).
+
+            def create_through(model: Any) -> None:
+                self.remote_field.through = create_federated_through_model(self, model)
+                self._through_ready()
+
+            lazy_related_operation(create_through, cls)
+        elif through is None:
             self.remote_field.through = create_federated_through_model(self, cls)
             self._through_ready()
         else:
@@ -303,6 +336,9 @@ class FederatedManyToManyField(RelatedField):
             kwargs["pk_maxlength"] = self.pk_maxlength
         if not self.for_concrete_model:
             kwargs["for_concrete_model"] = False
+        tenant = self._deconstructed_tenant()
+        if tenant is not None:
+            kwargs["tenant_field"] = tenant
         if _M2M_DECONSTRUCTION_HAS_TO:
             # Django 6.1 recreates a many-to-many field whose "to" changed, as its table
             # references that model. This field relates to the type model whatever its
@@ -311,6 +347,17 @@ class FederatedManyToManyField(RelatedField):
             # migrations stay as they were.
             kwargs["to"] = _TYPE_MODEL_LABEL
         return name, path, args, kwargs
+
+    def _deconstructed_tenant(self) -> str | None:
+        """Return the tenant field's name, also when detected: historical models have no
+        ``TenantMeta``, so migrations must name it."""
+        if not hasattr(self, "model"):
+            return self.tenant_field
+        try:
+            tenant = self.source_tenant_field
+        except FieldDoesNotExist:
+            return self.tenant_field  # reported by the check (E111)
+        return tenant.name if tenant is not None else None
 
     def _label(self, model: Any) -> str:
         if isinstance(model, str):
@@ -450,6 +497,7 @@ class FederatedManyToManyField(RelatedField):
             *self._check_relationship_model(),
             *self._check_relations(),
             *self._check_target_pk_lengths(),
+            *check_tenant_columns(self),
         ]
 
     def _check_unique(self) -> list[checks.CheckMessage]:

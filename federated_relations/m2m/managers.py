@@ -17,6 +17,7 @@ from django.db.models.query import BaseIterable, ModelIterable
 from .. import resolver, validation
 from ..keys import pk_to_string
 from ..models import GenericContentType
+from ..tenancy import check_same_tenant, current_tenant_filter, tenant_field_of, tenant_of
 
 __all__ = [
     "FederatedTargetQuerySet",
@@ -267,6 +268,17 @@ def _rows_of_targets(link: Any, keys: Iterable[tuple[Any, str]], prefix: str = "
     )
 
 
+def _tenants_of(targets: Iterable[Any]) -> set[Any] | None:
+    """Return the tenants of ``targets``, or None unless every one is a tenant model's."""
+    tenants = set()
+    for target in targets:
+        target_field = tenant_field_of(type(target)) if isinstance(target, models.Model) else None
+        if target_field is None:
+            return None
+        tenants.add(tenant_of(target, target_field))
+    return tenants
+
+
 def _check_auto_created(through: Any, method: str) -> None:
     """Refuse ``method`` (add, remove...) with a custom through model, as gm2m does."""
     if not through._meta.auto_created:
@@ -297,6 +309,14 @@ class ThroughRowWriters:
         self.field = field
         self.link = field.link
         self.through = field.link.through
+        #: The tenant fields of the source and of the rows, or None for both when the
+        #: relation is not tenant-aware (see tenancy.py).
+        self.source_tenant = field.source_tenant_field
+        self.row_tenant = (
+            tenant_field_of(self.through) if self.source_tenant is not None else None
+        )
+        if self.row_tenant is None:
+            self.source_tenant = None
 
     def _fixed_side(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -462,7 +482,13 @@ def create_federated_m2m_manager(field: Any) -> type:
             writes: as in gm2m, ``instance.field.through`` stays reachable, e.g. to delete
             the rows that ``on_delete_src=DO_NOTHING`` kept.
             """
-            return {self.link.source_field.attname: self.instance.pk}
+            return {self.link.source_field.attname: self.instance.pk, **self._tenant()}
+
+        def _tenant(self) -> dict[str, Any]:
+            """Return ``{rows' tenant column: the instance's tenant}``, or {}."""
+            if self.row_tenant is None or self.source_tenant is None:
+                return {}
+            return {self.row_tenant.attname: tenant_of(self.instance, self.source_tenant)}
 
         def _check_pk(self) -> None:
             if self.instance.pk is None:
@@ -489,6 +515,8 @@ def create_federated_m2m_manager(field: Any) -> type:
             except (AttributeError, KeyError):
                 self._check_pk()
                 queryset = super().get_queryset().using(self._db_read())
+                if self.row_tenant is not None:
+                    queryset = queryset.filter(**current_tenant_filter(self.row_tenant))
                 if not queryset.ordered:
                     # The order in which targets were added; set now so slices work.
                     queryset = queryset.order_by("pk")
@@ -517,9 +545,14 @@ def create_federated_m2m_manager(field: Any) -> type:
                 if type_id in custom:
                     raise ValueError("Only one queryset is allowed for each target model.")
                 custom[type_id] = queryset
+            condition = {f"{link.source_field.attname}__in": {i.pk for i in instances}}
+            if self.row_tenant is not None and self.source_tenant is not None:
+                tenants = {tenant_of(i, self.source_tenant) for i in instances}
+                condition[f"{self.row_tenant.attname}__in"] = tenants
+                condition.update(current_tenant_filter(self.row_tenant))
             rows = list(
                 self.through._base_manager.using(using)
-                .filter(**{f"{link.source_field.attname}__in": {i.pk for i in instances}})
+                .filter(**condition)
                 .order_by("pk")
                 .values_list(
                     link.source_field.attname, link.content_type_field.attname, link.object_id
@@ -573,6 +606,10 @@ def create_federated_m2m_manager(field: Any) -> type:
                             f'Cannot add "{obj!r}": the value for field '
                             f'"{obj._meta.pk.attname}" is None'
                         )
+                    if self.source_tenant is not None:
+                        check_same_tenant(
+                            self.instance, tenant_of(self.instance, self.source_tenant), obj
+                        )
                     model = type(obj)
                     if field.for_concrete_model:
                         model = cast(type[models.Model], model._meta.concrete_model)
@@ -599,11 +636,16 @@ def create_federated_m2m_manager(field: Any) -> type:
             # so two set()/add() on one source queue up instead of deadlocking on the
             # unique index (a set() deletes and inserts). Not needed without row locks.
             if connections[using].features.has_select_for_update:
+                tenant = {}
+                if self.source_tenant is not None:  # routes the lock to the tenant's shard
+                    tenant = {
+                        self.source_tenant.attname: tenant_of(self.instance, self.source_tenant)
+                    }
                 list(
                     type(self.instance)
                     ._base_manager.using(using)
                     .select_for_update()
-                    .filter(pk=self.instance.pk)
+                    .filter(pk=self.instance.pk, **tenant)
                     .values_list("pk", flat=True)
                 )
 
@@ -699,6 +741,17 @@ def create_federated_reverse_m2m_manager(field: Any, superclass: type | None = N
                 f"{field.name}__{self.link.content_type_field.attname}": self.type_id,
                 f"{field.name}__{self.link.object_id}": self.object_id,
             }
+            #: The target's tenant, when both it and the rows have one: its rows are all
+            #: under it, and filtering on it keeps queries on one shard.
+            self.target_tenant: dict[str, Any] = {}
+            target_field = (
+                tenant_field_of(type(instance)) if isinstance(instance, models.Model) else None
+            )
+            if self.row_tenant is not None and target_field is not None:
+                self.target_tenant = {self.row_tenant.attname: tenant_of(instance, target_field)}
+                self.core_filters[f"{field.name}__{self.row_tenant.attname}"] = tenant_of(
+                    instance, target_field
+                )
 
         def __call__(self, *, manager: str) -> Any:
             """Return the manager built on the source model's manager named ``manager``."""
@@ -719,6 +772,8 @@ def create_federated_reverse_m2m_manager(field: Any, superclass: type | None = N
                 queryset = queryset.using(
                     self._db or router.db_for_read(source_model, instance=self.instance)
                 )
+            if self.source_tenant is not None:
+                queryset = queryset.filter(**current_tenant_filter(self.source_tenant))
             queryset._defer_next_filter = True
             return queryset._next_is_sticky().filter(**self.core_filters)
 
@@ -741,6 +796,10 @@ def create_federated_reverse_m2m_manager(field: Any, superclass: type | None = N
             link = self.link
             keys = {link.key(obj, field.for_concrete_model, using) for obj in instances}
             condition = _rows_of_targets(link, keys, prefix=f"{field.name}__")
+            if self.row_tenant is not None:
+                tenants = _tenants_of(instances)
+                if tenants is not None:
+                    condition &= Q(**{f"{field.name}__{self.row_tenant.attname}__in": tenants})
             queryset = queryset.using(using)._next_is_sticky().filter(condition)
             # The joined through table is aliased by its name (as Django's M2M prefetch uses).
             qn = connections[using].ops.quote_name
@@ -760,6 +819,23 @@ def create_federated_reverse_m2m_manager(field: Any, superclass: type | None = N
                 False,
             )
 
+        def _rows(self, using: str, *conditions: Q) -> models.QuerySet:
+            return super()._rows(using, *conditions).filter(**self.target_tenant)
+
+        def _source_keys(self, objs: Iterable[models.Model], check: bool) -> list[Any]:
+            """Return the sources' pks, or (pk, tenant) pairs when rows carry the tenant."""
+            objs = list(objs)
+            pks = self._source_pks(objs)  # refuses other models first
+            if self.source_tenant is None:
+                return pks
+            keys = []
+            for obj in objs:
+                tenant = tenant_of(obj, self.source_tenant)
+                if check:
+                    check_same_tenant(obj, tenant, self.instance)
+                keys.append((obj.pk, tenant))
+            return keys
+
         def _source_pks(self, objs: Iterable[models.Model]) -> list[Any]:
             pks = []
             for obj in objs:
@@ -775,19 +851,39 @@ def create_federated_reverse_m2m_manager(field: Any, superclass: type | None = N
             return {link.content_type_field.attname: self.type_id, link.object_id: self.object_id}
 
         def _other_side(self, key: Any) -> dict[str, Any]:
-            return {self.link.source_field.attname: key}
+            source = self.link.source_field.attname
+            if self.row_tenant is None:
+                return {source: key}
+            return {source: key[0], self.row_tenant.attname: key[1]}
 
         def _matching(self, keys: Collection[Any]) -> Q:
-            return Q(**{f"{self.link.source_field.attname}__in": keys})
+            source = self.link.source_field.attname
+            if self.row_tenant is None:
+                return Q(**{f"{source}__in": keys})
+            by_tenant: dict[Any, list[Any]] = defaultdict(list)
+            for pk, tenant in keys:
+                by_tenant[tenant].append(pk)
+            tenant_column = self.row_tenant.attname
+            return Q(
+                *(
+                    Q(**{tenant_column: tenant, f"{source}__in": pks})
+                    for tenant, pks in by_tenant.items()
+                ),
+                _connector=Q.OR,
+            )
 
         def _stored_keys(self, using: str) -> AbstractSet[Any]:
-            return set(self._rows(using).values_list(self.link.source_field.attname, flat=True))
+            source = self.link.source_field.attname
+            if self.row_tenant is None:
+                return set(self._rows(using).values_list(source, flat=True))
+            return set(self._rows(using).values_list(source, self.row_tenant.attname))
 
         def _keys_to_add(self, objs: Iterable[models.Model], using: str) -> list[Any]:
-            return sorted(set(self._source_pks(objs)))  # one lock order for concurrent adds
+            # One lock order for concurrent adds: by source pk.
+            return sorted(set(self._source_keys(objs, check=True)))
 
         def _keys_to_remove(self, objs: Iterable[models.Model], using: str) -> list[Any]:
-            return self._source_pks(objs)
+            return self._source_keys(objs, check=False)
 
         def _db_write(self) -> str:
             return router.db_for_write(self.through)

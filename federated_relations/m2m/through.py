@@ -17,14 +17,21 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import FieldDoesNotExist
 from django.db import connection, models
 from django.db.backends import utils as backend_utils
 from django.db.migrations.state import StateApps
 
 from .. import resolver
 from ..generic import FederatedForeignKey
-from ..keys import ObjectIdExact, pk_to_string
+from ..keys import pk_to_string
 from ..models import GenericContentType
+from ..tenancy import (
+    THROUGH_TENANT_ATTRIBUTE,
+    TenantJoinForeignKey,
+    declared_tenant_name,
+    object_id_exact_for,
+)
 from .managers import MissingTarget
 
 if TYPE_CHECKING:
@@ -59,21 +66,46 @@ def m2m_db_table(field: FederatedManyToManyField, opts: Any) -> str:
 def create_federated_through_model(
     field: FederatedManyToManyField, klass: type[models.Model]
 ) -> type[models.Model]:
-    """Create the through model of ``field`` on ``klass`` (source FK, type FK, pk string)."""
+    """Create the through model of ``field`` on ``klass`` (source FK, type FK, pk string).
+
+    For a tenant-aware field the rows carry the source's tenant: a column of their own
+    (the source is the tenant itself: its foreign key is that column), first in the
+    unique constraint and in the index of targets, as Citus needs the distribution column
+    in every unique constraint; the source foreign key joins on it too.
+    """
     name = f"{klass._meta.object_name}_{field.name}"
     source = cast(str, klass._meta.model_name)  # set on every model class
     if source in (CONTENT_TYPE_FIELD, OBJECT_ID_FIELD, TARGET_FIELD):
         source = f"from_{source}"
+    db_table = m2m_db_table(field, klass._meta)
+    try:
+        source_tenant = field.source_tenant_field
+    except FieldDoesNotExist:
+        source_tenant = None  # a tenant_field naming no field: the check says so (E111)
+    tenant: str | None = None
+    if source_tenant is not None:
+        tenant = source if source_tenant.primary_key else source_tenant.name
+    unique: tuple[str, ...] = (source, CONTENT_TYPE_FIELD, OBJECT_ID_FIELD)
+    indexes: list[models.Index] = []
+    if tenant is not None:
+        unique = tuple(dict.fromkeys((tenant, *unique)))
+        indexes = [
+            models.Index(
+                fields=[tenant, CONTENT_TYPE_FIELD, OBJECT_ID_FIELD],
+                name=backend_utils.truncate_name(f"{db_table}_tenant_target", 30),
+            )
+        ]
     meta = type(
         "Meta",
         (),
         {
-            "db_table": m2m_db_table(field, klass._meta),
+            "db_table": db_table,
             "auto_created": klass,
             "app_label": klass._meta.app_label,
             "db_tablespace": klass._meta.db_tablespace,
             "managed": klass._meta.managed,
-            "unique_together": ((source, CONTENT_TYPE_FIELD, OBJECT_ID_FIELD),),
+            "unique_together": (unique,),
+            "indexes": indexes,
             "verbose_name": f"{source}-federated relationship",
             "verbose_name_plural": f"{source}-federated relationships",
             "apps": klass._meta.apps,
@@ -94,6 +126,23 @@ def create_federated_through_model(
             f"{target_type.model} {getattr(self, OBJECT_ID_FIELD)}"
         )
 
+    source_options: dict[str, Any] = {
+        "related_name": f"{name}+",
+        "db_tablespace": tablespace,
+        "db_constraint": field.remote_field.db_constraint,
+        "on_delete": field.on_delete_src,
+    }
+    tenant_columns: dict[str, models.Field] = {}
+    if source_tenant is not None and tenant != source:
+        source_fk: models.ForeignKey = TenantJoinForeignKey(
+            klass,
+            through_tenant=cast(str, tenant),
+            source_tenant=source_tenant.name,
+            **source_options,
+        )
+        tenant_columns[cast(str, tenant)] = _tenant_column(source_tenant, name, field)
+    else:
+        source_fk = models.ForeignKey(klass, **source_options)
     through: type[models.Model] = type(
         name,
         (models.Model,),
@@ -101,13 +150,8 @@ def create_federated_through_model(
             "Meta": meta,
             "__module__": klass.__module__,
             "__str__": __str__,
-            source: models.ForeignKey(
-                klass,
-                related_name=f"{name}+",
-                db_tablespace=tablespace,
-                db_constraint=field.remote_field.db_constraint,
-                on_delete=field.on_delete_src,
-            ),
+            source: source_fk,
+            **tenant_columns,
             CONTENT_TYPE_FIELD: models.ForeignKey(
                 # The state's own model in migrations, the class otherwise (no lazy lookup).
                 "federated_relations.GenericContentType"
@@ -120,11 +164,12 @@ def create_federated_through_model(
             ),
             # Created after the foreign keys, so the columns come in Django's order.
             # Indexed: reverse access, reverse prefetch and target deletion look rows up
-            # by (type, object id), which the unique (source, type, id) index cannot serve.
+            # by (type, object id), which the unique (source, type, id) index cannot serve
+            # (a tenant-aware table has the (tenant, type, id) index instead).
             OBJECT_ID_FIELD: (
-                models.TextField(db_index=True)
+                models.TextField(db_index=tenant is None)
                 if field.pk_maxlength is None
-                else models.CharField(max_length=field.pk_maxlength, db_index=True)
+                else models.CharField(max_length=field.pk_maxlength, db_index=tenant is None)
             ),
             TARGET_FIELD: FederatedForeignKey(
                 ct_field=CONTENT_TYPE_FIELD,
@@ -136,9 +181,35 @@ def create_federated_through_model(
     # Lets the deletion handlers of the source FK report the field as sender (set after
     # class creation: ModelBase would contribute the field to the through model).
     through._federated_field = field  # type: ignore[attr-defined]  # an attribute of ours
-    # Joins compare the text object id with typed pks by casting the pk (keys.py).
-    cast(models.Field, through._meta.get_field(OBJECT_ID_FIELD)).register_lookup(ObjectIdExact)
+    if tenant is not None:
+        # Read by tenancy.tenant_field_of(); django-multitenant's delete and m2m hooks
+        # read ``tenant_field`` (a column) to scope the table to the current tenant.
+        setattr(through, THROUGH_TENANT_ATTRIBUTE, tenant)
+        tenant_column = cast(models.Field, through._meta.get_field(tenant)).column
+        through.tenant_field = tenant_column  # type: ignore[attr-defined]  # django-multitenant's
+    # Joins compare the text object id with typed pks by casting the pk (keys.py), and
+    # the tenants of rows and target when both have one (tenancy.py).
+    cast(models.Field, through._meta.get_field(OBJECT_ID_FIELD)).register_lookup(
+        object_id_exact_for(tenant)
+    )
     return through
+
+
+def _tenant_column(source_tenant: models.Field, name: str, field: Any) -> models.Field:
+    """Return the through table's copy of the source's tenant column."""
+    if source_tenant.many_to_one:
+        return models.ForeignKey(
+            # The class, or the label while it is not loaded yet.
+            cast(Any, source_tenant.remote_field).model,
+            related_name=f"{name}+",
+            db_constraint=field.remote_field.db_constraint,
+            on_delete=models.CASCADE,
+        )
+    # A plain column (an integer or text tenant id): the same type, without its options.
+    copied = source_tenant.clone()  # type: ignore[attr-defined]  # Field.clone(), not stubbed
+    copied.primary_key = copied.unique = copied.db_index = False
+    copied.null = copied.blank = False
+    return copied
 
 
 @dataclass(frozen=True)
@@ -182,7 +253,9 @@ class ThroughLink:
         gfk = next(f for f in opts.private_fields if f.name == target)
         content_type = names[2] if len(names) > 2 and names[2] else gfk.ct_field
         object_id = names[3] if len(names) > 3 and names[3] else gfk.fk_field
-        cast(models.Field, opts.get_field(object_id)).register_lookup(ObjectIdExact)
+        cast(models.Field, opts.get_field(object_id)).register_lookup(
+            object_id_exact_for(declared_tenant_name(through))
+        )
         return cls(through, source, target, content_type, object_id)
 
     # The roles were found among the through model's fields (for_through()), so get_field()
