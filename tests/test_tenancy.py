@@ -57,8 +57,8 @@ def world():
 
 
 def _tenant_equal(rows, model, column="account_id"):
-    """A regex of ``rows.column = model.column``, tables quoted or aliased (U0...)."""
-    side = r'(?:"{}"|U\d+)\."{}"'
+    """A regex of ``rows.column = model.column``, tables quoted or aliased (U0, "U0" on 6.1)."""
+    side = r'(?:"{}"|"?U\d+"?)\."{}"'
     return re.compile(
         side.format(re.escape(rows), column) + r" = " + side.format(re.escape(model), column)
     )
