@@ -8,7 +8,7 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.utils import timezone
 
@@ -709,6 +709,29 @@ def test_nothing_pending_starts_nothing(monkeypatch, django_capture_on_commit_ca
     started = []
     monkeypatch.setattr(outbox.background, "start", started.append)
     monkeypatch.setattr(events, "_resumed", set())
+    with django_capture_on_commit_callbacks(execute=True):
+        events.resume_on_connect(sender=None, connection=connection)
+    assert started == []
+
+
+def test_federation_deliver_leaves_no_resumed_delivery_racing_it(
+    exposing, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+
+    monkeypatch.setattr(events, "DELIVER_IN_BACKGROUND", True)
+    started = []
+    monkeypatch.setattr(outbox.background, "start", started.append)
+    monkeypatch.setattr(events, "_resumed", set())
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        make_book().delete()
+    del connection.run_on_commit[-len(callbacks):]  # as if the process had died
+    for peer in exposing.values():  # the peers are down: the events stay pending
+        peer.error = PeerUnavailable("down")
+    with pytest.raises(CommandError):
+        call_command("federation_deliver", stdout=StringIO())
+    assert OutboxEvent.objects.filter(delivered_at__isnull=True).count() == 2
+    # The command delivers the outbox itself: its connection resumes no thread racing it.
     with django_capture_on_commit_callbacks(execute=True):
         events.resume_on_connect(sender=None, connection=connection)
     assert started == []
